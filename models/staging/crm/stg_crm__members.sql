@@ -1,0 +1,39 @@
+with
+
+source as (select * from {{ source('crm', 'members') }}),
+
+ranked as (
+    select
+        *,
+        {{ version_rank('member_id', 'updated_at desc, _dt desc, _loaded_at desc, _source_line desc') }}
+            as version_rank
+    from source
+),
+
+latest as (
+    select
+        member_id,
+        {{ pii_hash('mobile') }} as mobile_hash,
+        {{ pii_hash('unionid') }} as unionid_hash,
+        {{ pii_hash('openid') }} as openid_hash,
+        {{ mask_name('name') }} as name_masked,
+        case gender when '男' then 'M' when '女' then 'F' else gender end as gender,
+        extract(month from birthday) as birth_month,
+        province,
+        city,
+        {{ business_time('register_time') }} as registered_at,
+        register_channel,
+        register_store_code,
+        referrer_member_id,
+        tier,
+        points_balance,
+        sms_opt_in as is_sms_opt_in,
+        deleted as is_deleted,
+        {{ business_time('updated_at') }} as updated_at,
+        _source_file,
+        _source_line
+    from ranked
+    where version_rank = 1
+)
+
+select * from latest

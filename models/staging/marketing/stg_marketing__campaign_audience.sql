@@ -1,0 +1,25 @@
+with
+
+source as (select * from {{ source('marketing', 'campaign_audience') }}),
+
+ranked as (
+    select
+        *,
+        {{ version_rank('campaign_id, member_id', '_dt desc, _loaded_at desc, _source_line desc') }}
+            as version_rank
+    from source
+),
+
+latest as (
+    select
+        campaign_id,
+        member_id,
+        "group" as audience_group,
+        {{ business_time('assigned_at') }} as assigned_at,
+        _source_file,
+        _source_line
+    from ranked
+    where version_rank = 1
+)
+
+select * from latest

@@ -1,0 +1,28 @@
+with
+
+source as (select * from {{ source('marketing', 'campaign_touches') }}),
+
+ranked as (
+    select
+        *,
+        {{ version_rank('campaign_id, member_id, channel, sent_at',
+                        '_dt desc, _loaded_at desc, _source_line desc') }} as version_rank
+    from source
+),
+
+latest as (
+    select
+        campaign_id,
+        member_id,
+        channel,
+        {{ business_time('sent_at') }} as sent_at,
+        delivered as is_delivered,
+        {{ business_time('opened_at') }} as opened_at,
+        {{ business_time('clicked_at') }} as clicked_at,
+        _source_file,
+        _source_line
+    from ranked
+    where version_rank = 1
+)
+
+select * from latest

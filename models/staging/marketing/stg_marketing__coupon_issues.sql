@@ -1,0 +1,28 @@
+with
+
+source as (select * from {{ source('marketing', 'coupon_issues') }}),
+
+ranked as (
+    select
+        *,
+        {{ version_rank('coupon_code', '_dt desc, _loaded_at desc, _source_line desc') }} as version_rank
+    from source
+),
+
+latest as (
+    select
+        coupon_code,
+        template_id,
+        member_id,
+        campaign_id,
+        {{ business_time('issued_at') }} as issued_at,
+        {{ business_time('claimed_at') }} as claimed_at,
+        channel,
+        {{ business_time('expires_at') }} as expires_at,
+        _source_file,
+        _source_line
+    from ranked
+    where version_rank = 1
+)
+
+select * from latest

@@ -1,0 +1,29 @@
+-- A code redeemed twice stays twice here (the marts count it once and flag the repeat);
+-- only the same redemption delivered again is collapsed.
+with
+
+source as (select * from {{ source('marketing', 'coupon_redemptions') }}),
+
+ranked as (
+    select
+        *,
+        {{ version_rank("coupon_code, redeemed_at, coalesce(order_ref, '')",
+                        '_dt desc, _loaded_at desc, _source_line desc') }} as version_rank
+    from source
+),
+
+latest as (
+    select
+        coupon_code,
+        member_id,
+        {{ business_time('redeemed_at') }} as redeemed_at,
+        order_ref,
+        store_code,
+        discount_amount,
+        _source_file,
+        _source_line
+    from ranked
+    where version_rank = 1
+)
+
+select * from latest

@@ -1,0 +1,28 @@
+with
+
+source as (select * from {{ source('points', 'ledger') }}),
+
+ranked as (
+    select
+        *,
+        {{ version_rank('entry_id', '_dt desc, _loaded_at desc, _source_line desc') }} as version_rank
+    from source
+),
+
+latest as (
+    select
+        entry_id,
+        member_id,
+        {{ business_time('occurred_at') }} as occurred_at,
+        points,
+        reason,
+        campaign_id,
+        gift_sku,
+        gift_cost as gift_cost_amount,
+        _source_file,
+        _source_line
+    from ranked
+    where version_rank = 1
+)
+
+select * from latest

@@ -1,0 +1,39 @@
+-- A corrected ticket line arrives in a later file: the newest delivery of a line wins.
+with
+
+source as (select * from {{ source('pos', 'order_lines') }}),
+
+ranked as (
+    select
+        *,
+        {{ version_rank('store_code, order_no, line_no', '_dt desc, _loaded_at desc, _source_line desc') }}
+            as version_rank
+    from source
+),
+
+latest as (
+    select
+        store_code,
+        order_no,
+        line_no as line_number,
+        {{ business_time('order_time') }} as ordered_at,
+        cast({{ business_time('order_time') }} as date) as order_date,
+        member_id,
+        {{ pii_hash('mobile') }} as mobile_hash,
+        sku_code,
+        category,
+        quantity,
+        unit_price as unit_price_amount,
+        discount_amount,
+        paid_amount,
+        coupon_code,
+        payment_method,
+        order_type,
+        original_order_no,
+        _source_file,
+        _source_line
+    from ranked
+    where version_rank = 1
+)
+
+select * from latest

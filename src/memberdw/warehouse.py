@@ -1,0 +1,135 @@
+"""The working warehouse file: its location, its raw and meta tables, and transactions.
+
+``<warehouse_dir>/warehouse.duckdb`` is the pipeline's working database (raw, meta,
+staging and later layers). Only one process may write it at a time; Airflow tasks that
+open it share the ``warehouse_writer`` pool of one slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from memberdw import parsing
+from memberdw.contract import ENTITIES
+
+WORKING_FILE = "warehouse.duckdb"
+
+META_DDL = """
+create schema if not exists raw;
+create schema if not exists meta;
+create table if not exists meta.load_ledger (
+    load_id varchar primary key,
+    run_id varchar not null,
+    file_path varchar not null,         -- relative to the landing root, or a MySQL batch
+    source varchar not null,
+    entity varchar not null,
+    dt date,
+    sha256 varchar not null,
+    size_bytes bigint not null,
+    encoding varchar,                   -- utf-8, utf-8-sig, gb18030, undecodable
+    status varchar not null,            -- loaded, duplicate, rejected
+    duplicate_of varchar,               -- file_path of the same bytes loaded before
+    content_load_id varchar,            -- load whose raw rows hold this file's content
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_rejected bigint not null,
+    note varchar,
+    recorded_at timestamptz not null default now()
+);
+create table if not exists meta.quarantine (
+    load_id varchar not null,
+    source varchar not null,
+    entity varchar not null,
+    source_file varchar not null,
+    source_line bigint,                 -- CSV: record number, header = 1; JSONL: line
+    reason varchar not null,
+    column_name varchar,
+    raw_record varchar,
+    quarantined_at timestamptz not null
+);
+create table if not exists meta.skipped_folders (
+    run_id varchar not null,
+    folder varchar not null,
+    reason varchar not null,
+    recorded_at timestamptz not null default now()
+);
+create table if not exists meta.watermarks (
+    source varchar not null,
+    entity varchar not null,
+    watermark varchar not null,
+    primary key (source, entity)
+);
+"""
+
+LINEAGE_DDL = ("_dt DATE, _source_file VARCHAR, _source_line BIGINT, _load_id VARCHAR,"
+               " _loaded_at TIMESTAMPTZ")
+
+
+@dataclass
+class LedgerRow:
+    run_id: str
+    file_path: str
+    source: str
+    entity: str
+    dt: date | None
+    sha256: str
+    size_bytes: int
+    load_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    encoding: str | None = None
+    status: str = "pending"
+    duplicate_of: str | None = None
+    content_load_id: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    note: str | None = None
+
+    def __post_init__(self):
+        if self.content_load_id is None:
+            self.content_load_id = self.load_id
+
+
+def working_path(warehouse_dir: Path) -> Path:
+    return Path(warehouse_dir) / WORKING_FILE
+
+
+def connect(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
+    """Open the working file for writing and make sure raw and meta tables exist."""
+    path = working_path(warehouse_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'Asia/Shanghai'")
+    con.execute(META_DDL)
+    for entity in ENTITIES:
+        con.execute(f"create table if not exists raw.{entity.raw_table} "
+                    f"({parsing.raw_columns_ddl(entity)}, {LINEAGE_DDL})")
+    return con
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection):
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def insert_ledger(con: duckdb.DuckDBPyConnection, row: LedgerRow) -> None:
+    values = asdict(row)
+    names = ", ".join(values)
+    con.execute(f"insert into meta.load_ledger ({names}) values "
+                f"({', '.join('?' for _ in values)})", list(values.values()))
+
+
+def record_skip(con: duckdb.DuckDBPyConnection, run_id: str, folder: str, reason: str) -> None:
+    con.execute("insert into meta.skipped_folders (run_id, folder, reason) values (?, ?, ?)",
+                [run_id, folder, reason])
