@@ -149,7 +149,7 @@ def land_file(con: duckdb.DuckDBPyConnection, root: Path, entity: Entity, dt: da
     if ledger.status != "pending":
         with warehouse.transaction(con):
             warehouse.insert_ledger(con, ledger)
-        return _report_of(ledger)
+        return report_of(ledger)
 
     decoded = decode(data)
     with warehouse.transaction(con), tempfile.TemporaryDirectory() as tmp:
@@ -169,10 +169,10 @@ def land_file(con: duckdb.DuckDBPyConnection, root: Path, entity: Entity, dt: da
         if ledger.rows_read != ledger.rows_loaded + ledger.rows_rejected:
             raise IngestError(f"{rel}: rows do not reconcile: {ledger}")
         warehouse.insert_ledger(con, ledger)
-    return _report_of(ledger)
+    return report_of(ledger)
 
 
-def _report_of(ledger: warehouse.LedgerRow) -> LoadReport:
+def report_of(ledger: warehouse.LedgerRow) -> LoadReport:
     report = LoadReport(rows_read=ledger.rows_read, rows_loaded=ledger.rows_loaded,
                         rows_rejected=ledger.rows_rejected)
     if ledger.status == "loaded":
@@ -253,9 +253,7 @@ def _load_csv(con, entity: Entity, ledger, path: Path, text: str) -> None:
     """)
     con.execute("create or replace temp table parsed_input as select l.line, r.*"
                 " from csv_rows r join csv_lines l using (row_index)")
-    _insert_typed(con, entity, ledger, lambda c: quote(c.name),
-                  record_sql="to_json(struct_pack("
-                  + ", ".join(f"{quote(c)} := {quote(c)}" for c in entity.column_names) + "))")
+    insert_typed(con, entity, ledger, lambda c: quote(c.name), record_sql=csv_record_sql(entity))
     structural = con.execute(
         "insert into meta.quarantine select ?, ?, ?, ?, line,"
         " 'csv_' || lower(replace(error_type, ' ', '_')), null, csv_line, now()"
@@ -263,6 +261,12 @@ def _load_csv(con, entity: Entity, ledger, path: Path, text: str) -> None:
         [ledger.load_id, entity.source, entity.name, ledger.file_path]).fetchall()
     ledger.rows_read += len(structural)
     ledger.rows_rejected += len(structural)
+
+
+def csv_record_sql(entity: Entity) -> str:
+    """The delivered text of a row, as a JSON object, for its quarantine record."""
+    fields = ", ".join(f"{quote(c)} := {quote(c)}" for c in entity.column_names)
+    return f"to_json(struct_pack({fields}))"
 
 
 def _load_jsonl(con, entity: Entity, ledger, path: Path) -> None:
@@ -277,12 +281,12 @@ def _load_jsonl(con, entity: Entity, ledger, path: Path) -> None:
             return f"nullif(json_extract(j, {path_})::varchar, 'null')"
         return f"json_extract_string(j, {path_})"
 
-    _insert_typed(con, entity, ledger, text_of, record_sql="text",
+    insert_typed(con, entity, ledger, text_of, record_sql="text",
                   structural_reason="case when coalesce(json_type(j) <> 'OBJECT', true)"
                                     " then 'invalid_json' end")
 
 
-def _insert_typed(con, entity: Entity, ledger, text_of, record_sql: str,
+def insert_typed(con, entity: Entity, ledger, text_of, record_sql: str,
                   structural_reason: str = "null") -> None:
     """Type ``parsed_input`` rows; good ones to raw, the rest to quarantine."""
     items, reason, failing = parsing.typed_select(entity, text_of)

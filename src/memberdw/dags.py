@@ -1,0 +1,95 @@
+"""DAG definitions; the files in ``dags/`` only call these.
+
+One ingestion DAG per source publishes the Asset ``raw_<source>``; the transform DAG is
+scheduled on all of them. Every task that writes the warehouse takes the single slot of
+the ``warehouse_writer`` pool. Paths come from Params, whose defaults come from the
+environment (``MEMBERDW_LANDING_ROOT``, ``MEMBERDW_WAREHOUSE_DIR``), so a manual trigger
+can point a run elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+from memberdw.contract import SOURCES
+
+WRITER_POOL = "warehouse_writer"
+START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
+CRM_MYSQL_CONN_ID = "crm_mysql"
+
+
+def raw_asset(source: str) -> Asset:
+    return Asset(f"memberdw_raw_{source}")
+
+
+STAGING_ASSET = Asset("memberdw_staging")
+
+
+def _params() -> dict:
+    return {
+        "landing_root": Param(os.environ.get("MEMBERDW_LANDING_ROOT", ""), type="string",
+                              description="Landing root: <root>/<source>/<entity>/dt=YYYY-MM-DD/"),
+        "warehouse_dir": Param(os.environ.get("MEMBERDW_WAREHOUSE_DIR", ""), type="string",
+                               description="Directory of the working warehouse file"),
+        "as_of": Param(None, type=["null", "string"],
+                       description="Load only dt folders up to this date (YYYY-MM-DD)"),
+    }
+
+
+def _crm_mysql_source():
+    """The CRM MySQL source if the ``crm_mysql`` connection is configured, else None."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from memberdw.crm_mysql import MySQLSource
+
+    try:
+        conn = Connection.get(CRM_MYSQL_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    extra = conn.extra_dejson or {}
+    return MySQLSource(host=conn.host, port=conn.port or 3306, user=conn.login or "",
+                       password=conn.password or "", database=conn.schema,
+                       table=extra.get("table", "members"))
+
+
+def ingestion_dag(source: str):
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+
+    @dag(dag_id=f"ingest_{source}", schedule="0 2 * * *", start_date=START, catchup=False,
+         max_active_runs=1, params=_params(), tags=["ingest", source],
+         default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+         doc_md=f"Land every new complete `{source}` file into `raw.{source}__*`.")
+    def ingestion():
+        @task(outlets=[raw_asset(source)], pool=WRITER_POOL)
+        def land(params=None, run_id=None):
+            from memberdw import pipeline
+
+            mysql = _crm_mysql_source() if source == "crm" else None
+            return pipeline.land(source, params["landing_root"], params["warehouse_dir"],
+                                 as_of=params.get("as_of"), run_id=run_id, mysql_source=mysql)
+
+        land()
+
+    return ingestion()
+
+
+def transform_dag():
+    @dag(dag_id="transform", schedule=[raw_asset(s) for s in SOURCES], start_date=START,
+         catchup=False, max_active_runs=1, params=_params(), tags=["transform"],
+         default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=1)},
+         doc_md="Build the dbt models once every source has landed.")
+    def transform():
+        @task(outlets=[STAGING_ASSET], pool=WRITER_POOL)
+        def dbt_build(params=None):
+            from memberdw import pipeline
+
+            pipeline.transform(params["warehouse_dir"], select="staging")
+
+        dbt_build()
+
+    return transform()
