@@ -1,6 +1,7 @@
 with
 
 source as (select * from {{ source('marketing', 'campaigns') }}),
+
 current_loads as (select * from {{ ref('stg_meta__current_snapshot_loads') }}),
 
 current_snapshot as (

@@ -1,6 +1,7 @@
 with
 
 source as (select * from {{ source('marketing', 'coupon_templates') }}),
+
 current_loads as (select * from {{ ref('stg_meta__current_snapshot_loads') }}),
 
 current_snapshot as (
