@@ -37,6 +37,7 @@ def _run(args) -> int:
     runner.configure(warehouse_dir / "airflow", {
         "MEMBERDW_LANDING_ROOT": conf["landing_root"],
         "MEMBERDW_WAREHOUSE_DIR": conf["warehouse_dir"],
+        "MEMBERDW_TASK_RETRIES": "0",
     })
     started = time.monotonic()
     runner.prepare()
@@ -47,12 +48,12 @@ def _run(args) -> int:
         print(f"  {dag_id:<18} {result.state:<8} {result.seconds:6.1f} s", flush=True)
         if not result.ok:
             break
-    _print_summary(warehouse_dir, [r.run_id for r in results if r.run_id],
-                   time.monotonic() - started)
     failed = [r for r in results if not r.ok]
-    if failed:
+    if not failed:
+        _print_summary(warehouse_dir, [r.run_id for r in results], time.monotonic() - started)
+    else:
         r = failed[0]
-        detail = "; ".join(r.errors) or f"task(s) {', '.join(r.failed_tasks) or '?'} failed"
+        detail = "; ".join(dict.fromkeys(r.errors)) or f"task(s) {', '.join(r.failed_tasks) or '?'} failed"
         print(f"memberdw run FAILED in DAG {r.dag_id}: {detail} (the task log above says why)",
               file=sys.stderr)
         return 1

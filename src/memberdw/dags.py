@@ -19,6 +19,8 @@ from memberdw.contract import SOURCES
 WRITER_POOL = "warehouse_writer"
 START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
 CRM_MYSQL_CONN_ID = "crm_mysql"
+# `memberdw run` sets 0: in one process a retry would only repeat the same failure.
+RETRIES = int(os.environ.get("MEMBERDW_TASK_RETRIES", "2"))
 
 
 def raw_asset(source: str) -> Asset:
@@ -62,7 +64,7 @@ def ingestion_dag(source: str):
 
     @dag(dag_id=f"ingest_{source}", schedule="0 2 * * *", start_date=START, catchup=False,
          max_active_runs=1, params=_params(), tags=["ingest", source],
-         default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+         default_args={"retries": RETRIES, "retry_delay": pendulum.duration(minutes=1)},
          doc_md=f"Land every new complete `{source}` file into `raw.{source}__*`.")
     def ingestion():
         @task(outlets=[raw_asset(source)], pool=WRITER_POOL)
@@ -81,7 +83,7 @@ def ingestion_dag(source: str):
 def transform_dag():
     @dag(dag_id="transform", schedule=[raw_asset(s) for s in SOURCES], start_date=START,
          catchup=False, max_active_runs=1, params=_params(), tags=["transform"],
-         default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=1)},
+         default_args={"retries": RETRIES, "retry_delay": pendulum.duration(minutes=1)},
          doc_md="Build the dbt models once every source has landed.")
     def transform():
         @task(outlets=[STAGING_ASSET], pool=WRITER_POOL)

@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 import time
+
+import structlog
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,8 +87,14 @@ def run_dag(dag_id: str, conf: dict) -> DagResult:
         return DagResult(dag_id, "", "import_error", 0.0, errors=[
             f"{path}: {err.strip().splitlines()[-1]}" for path, err in bag.import_errors.items()])
     dag = bag.dags[dag_id]
+    errors = _ErrorCollector()
+    processors = structlog.get_config()["processors"]
+    processors.insert(0, errors)
     started = time.monotonic()
-    dag_run = dag.test(run_conf=conf)
+    try:
+        dag_run = dag.test(run_conf=conf)
+    finally:
+        processors.remove(errors)
     seconds = time.monotonic() - started
     with create_session() as session:
         tis = session.scalars(select(TaskInstance).where(
@@ -94,4 +102,21 @@ def run_dag(dag_id: str, conf: dict) -> DagResult:
         failed = sorted(ti.task_id for ti in tis
                         if str(getattr(ti.state, "value", ti.state)) in ("failed", "upstream_failed"))
     state = str(getattr(dag_run.state, "value", dag_run.state))
-    return DagResult(dag_id, dag_run.run_id, state, seconds, failed)
+    return DagResult(dag_id, dag_run.run_id, state, seconds, failed, errors.messages)
+
+
+class _ErrorCollector:
+    """A structlog processor keeping the exceptions failed tasks log (Airflow 3 logs through
+    structlog), so the run's error message can say what went wrong."""
+
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def __call__(self, logger, method_name, event_dict):
+        exc_info = event_dict.get("exc_info")
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        error = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+        if isinstance(error, BaseException):
+            self.messages.append(f"{type(error).__name__}: {error}")
+        return event_dict
