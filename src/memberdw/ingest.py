@@ -197,13 +197,14 @@ def _string_literal(value: str) -> str:
 def _lines_sql(path: Path) -> str:
     """The physical lines of a UTF-8 file as (line, text), numbered from 1."""
     return f"""(
-        select line, text from (
-            select ordinality as line, rtrim(text, chr(13)) as text, count(*) over () as n
-            from read_text({_string_literal(str(path))}),
-                 unnest(string_split(content, chr(10))) with ordinality as u(text, ordinality)
+        select line, rtrim(text, chr(13)) as text from (
+            select unnest(generate_series(1, len(parts))) as line, unnest(parts) as text,
+                   len(parts) as line_count
+            from (select string_split(content, chr(10)) as parts
+                  from read_text({_string_literal(str(path))}))
         )
         -- the newline that ends the last line does not start another one
-        where not (line = n and text = '')
+        where not (line = line_count and text = '')
     )"""
 
 

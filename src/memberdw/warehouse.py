@@ -105,6 +105,7 @@ def connect(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     con.execute("set TimeZone = 'Asia/Shanghai'")
+    con.execute("set enable_progress_bar = false")
     con.execute(META_DDL)
     for entity in ENTITIES:
         con.execute(f"create table if not exists raw.{entity.raw_table} "

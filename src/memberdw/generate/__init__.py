@@ -1,0 +1,235 @@
+"""Demo data generator: a complete, deterministic landing root with planted defects.
+
+``generate(out, members, days, seed, start)`` writes ``<out>/<source>/<entity>/dt=YYYY-MM-DD/``
+for every entity of ``memberdw.contract`` and every business day ``start .. start+days-1``,
+and ``<out>/_truth.json`` (sorted keys) describing every file and every planted defect.
+Same arguments, same bytes: everything derives from ``seed`` (numpy PCG64 streams named
+per component), nothing reads the clock, rows and files are sorted.
+
+Files (a dt folder is complete when it holds an empty ``_SUCCESS``; a file without rows
+is not delivered, its folder and marker are)::
+
+    crm/members/dt=D/members_YYYYMMDD.csv            changed members (first day: all existing)
+    pos/order_lines/dt=D/pos_<store>_YYYYMMDD.csv    one per store with sales that day
+    miniapp/orders/dt=D/orders_YYYYMMDD.jsonl        one line per status change
+    miniapp/events/dt=D/events_YYYYMMDD.jsonl
+    marketing/<entity>/dt=D/<entity>_YYYYMMDD.csv    coupon_templates and campaigns are
+                                                     snapshots (first day, weekly, last day)
+    stores/stores/dt=D/stores_YYYYMMDD.csv           snapshot (weekly + opening/closing days)
+    stores/targets/dt=D/targets_YYYYMM.csv           first day and the 1st of each month
+    points/ledger/dt=D/ledger_YYYYMMDD.csv
+
+Planted defects (counts grow slowly with ``members``, see ``defect_scale``): duplicate
+persons (same mobile in different formats, or same unionid with an empty mobile),
+incomplete profiles, POS amount outliers (> 3 sigma in their store and month; natural
+orders are kept below 2.9 sigma so the planted ones are the only ones), malformed rows
+(a broken copy of a real row, inserted after it, one defect per row), GB18030 and BOM
+files, CRLF files, shuffled headers, a resent file, a late file, a dt folder without
+``_SUCCESS``.
+
+Layout of the package: ``world`` (stores, products, members, campaigns), ``activity``
+(orders, coupons, returns, refunds, points, CRM changes, events), ``render`` (contract
+text), ``deliver`` (files and file-level defects), ``fmt`` (vectorised formatting).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from memberdw.contract import ENTITIES
+from memberdw.generate import activity as A
+from memberdw.generate import deliver as DV
+from memberdw.generate import render as R
+from memberdw.generate.fmt import Calendar
+from memberdw.generate.world import make_campaigns, make_members, make_skus, make_stores, rng_for
+
+__all__ = ["generate", "defect_scale"]
+
+log = logging.getLogger(__name__)
+
+
+class _Stopwatch:
+    def __init__(self):
+        self.t, self.cpu = time.perf_counter(), time.process_time()
+
+    def __call__(self, what: str) -> None:
+        now = time.perf_counter()
+        cpu = time.process_time()
+        log.debug("generate: %-36s %6.2fs wall %6.2fs cpu", what, now - self.t, cpu - self.cpu)
+        self.t, self.cpu = now, cpu
+
+
+def defect_scale(members: int) -> int:
+    """How many of each planted defect: 1 for small runs, growing slowly with size."""
+    return int(max(1, min(6, round((members / 1000) ** 0.5))))
+
+
+def generate(out: Path, members: int, days: int, seed: int, start: date = date(2026, 10, 1)) -> dict:
+    """Write a complete landing root under `out` and return the truth dict (also written to
+    out/_truth.json). Same arguments, same bytes."""
+    # Millions of short-lived row tuples would trigger the cyclic garbage collector over
+    # and over (each full pass walks every live list); nothing here builds cycles.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _generate(out, members, days, seed, start)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dict:
+    if members < 50:
+        raise ValueError("members must be at least 50")
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    out = Path(out)
+    cal = Calendar(start, days)
+    k = defect_scale(members)
+    lap = _Stopwatch()
+
+    stores = make_stores(seed, cal, members)
+    skus = make_skus(seed)
+    m = make_members(seed, cal, stores, members, k)
+    camp = make_campaigns(seed, cal, stores, m)
+    lap("world")
+
+    orders, lines, guests = A.make_orders(seed, cal, stores, skus, m, camp)
+    lap("orders")
+    rng = rng_for(seed, "lifecycle")
+    versions = A.lifecycle(rng, cal, orders)
+    issues = A.make_issues(seed, cal, m, camp)
+    A.redeem(seed, orders, lines, issues, camp, skus)
+    lap("coupons")
+    lines = A.tame(orders, lines, cal, skus)
+    lap("tame")
+    rng = rng_for(seed, "outliers")
+    outliers = A.plant_outliers(rng, orders, lines, cal, skus, k)
+    orders, lines = A.make_returns(rng_for(seed, "returns"), cal, stores, orders, lines)
+    ledger = A.make_ledger(rng_for(seed, "ledger"), cal, m, camp, orders, lines)
+    mv = A.member_versions(rng_for(seed, "versions"), cal, m, ledger)
+    lap("returns, points, crm")
+    events = A.make_events(rng_for(seed, "events"), cal, m, guests, camp, orders, lines,
+                           issues, skus)
+    lap("events")
+
+    rr = rng_for(seed, "render")
+    order_no = R.pos_numbers(cal, stores, orders)
+    mini_id = R.mini_ids(cal, orders)
+    aud, touches = R.audience_tables(rr, cal, m, camp)
+    render = {
+        "crm/members": lambda: R.crm_members(rr, cal, m, mv),
+        "pos/order_lines": lambda: R.pos_lines(rr, cal, stores, skus, m, orders, lines, order_no),
+        "miniapp/orders": lambda: R.mini_orders(rr, cal, stores, skus, m, guests, camp, orders,
+                                                lines, versions, mini_id),
+        "miniapp/events": lambda: R.mini_events(rr, cal, skus, m, guests, camp, events),
+        "marketing/coupon_templates": lambda: R.templates_table(rr, cal, camp),
+        "marketing/coupon_issues": lambda: R.issues_table(rr, cal, m, camp, issues),
+        "marketing/coupon_redemptions": lambda: R.redemptions_table(rr, cal, stores, m, orders,
+                                                                    lines, order_no, mini_id),
+        "marketing/campaigns": lambda: R.campaigns_table(rr, cal, camp),
+        "marketing/campaign_audience": lambda: aud,
+        "marketing/campaign_touches": lambda: touches,
+        "stores/stores": lambda: R.stores_table(rr, cal, stores),
+        "stores/targets": lambda: R.targets_table(rr, cal, stores, orders, lines),
+        "points/ledger": lambda: R.ledger_table(rr, cal, m, camp, ledger),
+    }
+    tables = {}
+    for key, fn in render.items():  # fixed order: the render rng is shared
+        tables[key] = fn()
+        lap(f"render {key}")
+    assert set(tables) == {e.key for e in ENTITIES}
+
+    files, folders = DV.build_files([tables[e.key] for e in ENTITIES])
+    info = DV.plant_defects(rng_for(seed, "defects"), cal, files, k)
+    lap("files and defects")
+    if out.exists():
+        for child in out.iterdir():  # start from an empty landing root
+            if child.is_dir() and child.name in {e.source for e in ENTITIES}:
+                shutil.rmtree(child)
+    out.mkdir(parents=True, exist_ok=True)
+    written = DV.write_all(out, cal, files, folders, info, rng_for(seed, "write"))
+    lap("write")
+
+    truth = _truth(cal, seed, members, m, stores, orders, versions, order_no, mini_id, outliers,
+                   files, info, written, mv)
+    (out / "_truth.json").write_text(
+        json.dumps(truth, sort_keys=True, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    lap("truth")
+    return truth
+
+
+def _truth(cal, seed, members, m, stores, orders, versions, order_no, mini_id, outliers, files,
+           info, written, mv) -> dict:
+    incomplete = info["incomplete"]
+    inc_folder = f"{incomplete[0]}/dt={cal.pydate(incomplete[1]).isoformat()}"
+    recs = sorted((DV.file_record(cal, f) for f in files), key=lambda r: r["path"])
+    malformed = []
+    expected = {e.key: {"rows_in_complete_folders": 0, "malformed": 0, "loadable": 0}
+                for e in ENTITIES}
+    for f in files:
+        path = f.path(cal)
+        for line, reason, column in f.malformed:
+            malformed.append({"path": path, "line": line, "reason": reason, "column": column})
+        if (f.entity, f.day) == incomplete or f.duplicate_of:
+            continue
+        e = expected[f.entity]
+        e["rows_in_complete_folders"] += f.rows
+        e["malformed"] += len(f.malformed)
+    for e in expected.values():
+        e["loadable"] = e["rows_in_complete_folders"] - e["malformed"]
+    malformed.sort(key=lambda r: (r["path"], r["line"]))
+
+    # counts over what is deliverable (complete folders)
+    def delivered(entity: str, day) -> np.ndarray:
+        d = np.asarray(day)
+        return ~((incomplete[0] == entity) & (d == incomplete[1]))
+
+    pos = orders[orders["channel"] == 0]
+    ret = pos[(pos["order_type"] == "return") & delivered("pos/order_lines", pos["day"].to_numpy())]
+    v = versions
+    vday = v["tu"].to_numpy() // 86400
+    v = v[delivered("miniapp/orders", vday)]
+    last = v.groupby("oid")["status"].last()
+    code = stores.df["code"].to_numpy()
+    outl = orders.set_index("oid").loc[outliers]
+    deleted = sorted(m.id[np.flatnonzero(m.del_day < 10**6)].tolist())
+    dup = written["dup"]
+    return {
+        "seed": seed, "members": members, "days": cal.days,
+        "start_date": cal.start.isoformat(),
+        "end_date": (cal.start + timedelta(days=cal.days - 1)).isoformat(),
+        "files": recs,
+        "success_markers": written["markers"],
+        "incomplete_folders": [inc_folder],
+        "malformed_rows": malformed,
+        "duplicate_files": ([{"path": dup.path(cal), "duplicate_of": dup.duplicate_of}]
+                            if dup is not None else []),
+        "late_files": ([{"path": info["late"].path(cal),
+                         "dt": cal.pydate(info["late"].day).isoformat(),
+                         "arrival_date": cal.pydate(info["late"].day + info["late"].arrival).isoformat()}]
+                       if info["late"] is not None else []),
+        "gb18030_files": sorted(f.path(cal) for f in info["gb"]),
+        "bom_files": sorted(f.path(cal) for f in info["bom"]),
+        "duplicate_persons": sorted(({"member_ids": sorted(ids), "via": via}
+                                     for ids, via in m.dup_groups),
+                                    key=lambda g: g["member_ids"]),
+        "incomplete_profiles": sorted(m.id[m.incomplete].tolist()),
+        "deleted_members": deleted,
+        "amount_outliers": sorted(({"store_code": str(code[int(r["store"])]),
+                                    "order_no": str(order_no[oid])}
+                                   for oid, r in outl.iterrows()),
+                                  key=lambda x: (x["store_code"], x["order_no"])),
+        "miniapp_order_versions": {"orders": int(v["oid"].nunique()), "versions": int(len(v))},
+        "pos_returns": int(len(ret)),
+        "miniapp_refunds": int((last == "refunded").sum()),
+        "expected": expected,
+    }
