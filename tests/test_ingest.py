@@ -215,3 +215,40 @@ def test_a_killed_load_leaves_nothing_and_the_rerun_loads_the_file(con, tmp_path
     assert con.execute("select count(*) from meta.quarantine").fetchone() == (0,)
     monkeypatch.undo()
     assert land(con, root).rows_loaded == 1
+
+
+def test_files_with_different_column_orders_load_in_one_run(con, tmp_path):
+    root = tmp_path / "l"
+    values = dict(zip(POS.column_names, pos_line("A1").split(",")))
+    for name, names in (("a.csv", POS.column_names), ("b.csv", POS.column_names[::-1])):
+        rows = [",".join(names), ",".join(values[n] for n in names),
+                ",".join(values[n] if n != "order_no" else "B1" for n in names)]
+        deliver(root, POS, "2026-10-01", name, ("\n".join(rows) + "\n").encode())
+    report = land(con, root)
+    assert (report.files_loaded, report.rows_loaded) == (2, 4)
+    assert con.execute("select _source_file, _source_line, order_no, paid_amount::varchar"
+                       " from raw.pos__order_lines order by 1, 2").fetchall() == [
+        ("pos/order_lines/dt=2026-10-01/a.csv", 2, "A1", "20.00"),
+        ("pos/order_lines/dt=2026-10-01/a.csv", 3, "B1", "20.00"),
+        ("pos/order_lines/dt=2026-10-01/b.csv", 2, "A1", "20.00"),
+        ("pos/order_lines/dt=2026-10-01/b.csv", 3, "B1", "20.00")]
+
+
+def test_batch_size_does_not_change_what_lands(tmp_path, monkeypatch):
+    def land_all(batch_bytes):
+        monkeypatch.setattr(ingest, "BATCH_BYTES", batch_bytes)
+        con = warehouse.connect(tmp_path / f"wh{batch_bytes}")
+        ingest.land_source(con, root, "pos", run_id="test")
+        rows = con.execute("select _source_file, _source_line, order_no from raw.pos__order_lines"
+                           " union all select source_file, source_line, reason"
+                           " from meta.quarantine order by all").fetchall()
+        con.close()
+        return rows
+
+    root = tmp_path / "l"
+    for day in range(1, 6):
+        rows = [POS_HEADER, pos_line(f"A{day}"), pos_line(f"B{day}", paid="x"), "S001,short"]
+        deliver(root, POS, f"2026-10-0{day}", "s.csv", ("\n".join(rows) + "\n").encode())
+    one_batch = land_all(1 << 30)
+    assert len(one_batch) == 15
+    assert land_all(1) == one_batch

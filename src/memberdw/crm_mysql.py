@@ -93,18 +93,20 @@ def _watermark(con, source: MySQLSource) -> tuple[str, str] | None:
 
 
 def _land_batch(con, source: MySQLSource, rows, mark, run_id) -> ingest.LoadReport:
+    ledger_path = f"{source.label}?after={'|'.join(mark) if mark else ''}"
     frame = pd.DataFrame([[as_contract_text(v) for v in row] for row in rows],
                          columns=ENTITY.column_names, dtype="string")
     text = io.StringIO()
     frame.to_csv(text, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     payload = text.getvalue().encode("utf-8")
     frame.insert(0, "line", range(1, len(frame) + 1))
+    frame.insert(0, "_file", ledger_path)
     last = rows[-1]
     updated_at = as_contract_text(last[ENTITY.column_names.index("updated_at")])
     member_id = as_contract_text(last[ENTITY.column_names.index("member_id")])
     ledger = warehouse.LedgerRow(
         run_id=run_id, source=ENTITY.source, entity=ENTITY.name,
-        file_path=f"{source.label}?after={'|'.join(mark) if mark else ''}",
+        file_path=ledger_path,
         dt=dt.date.fromisoformat(updated_at[:10]),
         sha256=hashlib.sha256(payload).hexdigest(), size_bytes=len(payload),
         encoding="utf-8")
@@ -113,7 +115,7 @@ def _land_batch(con, source: MySQLSource, rows, mark, run_id) -> ingest.LoadRepo
         con.execute("create or replace temp table parsed_input as select * from mysql_batch")
         con.unregister("mysql_batch")
         ingest.insert_typed(
-            con, ENTITY, ledger, lambda c: quote(c.name),
+            con, ENTITY, {ledger_path: ledger}, lambda c: quote(c.name),
             record_sql=ingest.csv_record_sql(ENTITY))
         ledger.status = "loaded"
         warehouse.insert_ledger(con, ledger)

@@ -1,10 +1,10 @@
 """Land files from a landing root into the warehouse's raw layer.
 
-For every complete ``dt=`` folder of an entity (one holding ``_SUCCESS``) each file not
-yet in the ledger is loaded in one transaction: typed rows go to ``raw.<source>__<entity>``
-(append-only, with source file and line), rows that do not parse go to
-``meta.quarantine`` with a reason code, and one ledger row records the file's sha256,
-encoding and counts. Per file, rows read = rows loaded + rows rejected, always.
+The files of complete ``dt=`` folders (those holding ``_SUCCESS``) that the ledger has not
+seen are loaded together, one transaction per batch: typed rows go to
+``raw.<source>__<entity>`` (append-only, with source file and line), rows that do not
+parse go to ``meta.quarantine`` with a reason code, and one ledger row per file records
+its sha256, encoding and counts. Per file, rows read = rows loaded + rows rejected, always.
 The same bytes under another name are recorded as a duplicate and load nothing.
 """
 
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 DT_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
 SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json")}
+# New files of an entity load together, one transaction per this many bytes.
+BATCH_BYTES = 256 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 
 
@@ -116,60 +118,99 @@ def land_source(con: duckdb.DuckDBPyConnection, root: Path, source: str,
             warehouse.record_skip(con, run_id, folder, reason)
             log.warning("skipped %s: %s", folder, reason)
         report.skipped_folders += skipped
-        for dt, folder in ready:
-            for path in sorted(p for p in folder.iterdir()
-                               if p.is_file() and not p.name.startswith(("_", "."))):
-                report.add(land_file(con, root, entity, dt, path, run_id))
+        files = [(dt, path) for dt, folder in ready for path in sorted(
+            p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("_", ".")))]
+        for batch in _batches(con, root, entity, files, run_id):
+            report.add(_land_batch(con, entity, batch))
     return report
 
 
-def land_file(con: duckdb.DuckDBPyConnection, root: Path, entity: Entity, dt: date,
-              path: Path, run_id: str) -> LoadReport:
-    """Load one file in one transaction; a file already in the ledger is a no-op."""
-    rel = path.relative_to(root).as_posix()
-    data = path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    seen = con.execute(
-        "select sha256 from meta.load_ledger where file_path = ?", [rel]).fetchall()
-    if any(s == sha for (s,) in seen):
-        return LoadReport()
-    ledger = warehouse.LedgerRow(
-        run_id=run_id, file_path=rel, source=entity.source, entity=entity.name, dt=dt,
-        sha256=sha, size_bytes=len(data))
-    original = con.execute(
-        "select file_path, load_id from meta.load_ledger"
-        " where sha256 = ? and source = ? and entity = ? and status = 'loaded'",
-        [sha, entity.source, entity.name]).fetchone()
-    if seen:
-        ledger.status, ledger.note = "rejected", "changed_in_place: the path was loaded before with other bytes"
-    elif original:
-        ledger.status, ledger.duplicate_of, ledger.content_load_id = "duplicate", *original
-    elif not path.name.endswith(SUFFIXES[entity.format]):
-        ledger.status, ledger.note = "rejected", f"unexpected_file_type: expected {entity.format}"
-    if ledger.status != "pending":
-        with warehouse.transaction(con):
-            warehouse.insert_ledger(con, ledger)
-        return report_of(ledger)
+@dataclass
+class _Delivery:
+    """A file the ledger has not seen: its ledger row and, if it is to be read, its text."""
 
-    decoded = decode(data)
-    with warehouse.transaction(con), tempfile.TemporaryDirectory() as tmp:
-        if decoded is None:
-            ledger.encoding = "undecodable"
-            decoded = Decoded("undecodable", data.decode("utf-8", errors="backslashreplace"))
-            text_path = _write_utf8(Path(tmp), decoded.text)
-            _reject_all_lines(con, entity, ledger, text_path, "undecodable_bytes")
+    ledger: warehouse.LedgerRow
+    path: Path
+    decoded: Decoded | None = None
+
+
+def _batches(con, root: Path, entity: Entity, files, run_id: str):
+    """Decide each file against the ledger; yield batches of new files to load together.
+
+    Same path and bytes as before: nothing to do. Same path, other bytes: rejected (files
+    are never edited in place). Same bytes as a loaded file: duplicate. Otherwise read.
+    """
+    known = con.execute(
+        "select file_path, sha256, status, load_id, content_load_id from meta.load_ledger"
+        " where source = ? and entity = ?", [entity.source, entity.name]).fetchall()
+    shas_by_path: dict[str, set[str]] = {}
+    loaded: dict[str, tuple[str, str]] = {}
+    for path, sha, status, load_id, content_load_id in known:
+        shas_by_path.setdefault(path, set()).add(sha)
+        if status == "loaded":
+            loaded.setdefault(sha, (path, content_load_id))
+    batch, batch_bytes = [], 0
+    for dt, path in files:
+        rel = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        if sha in shas_by_path.get(rel, ()):
+            continue
+        ledger = warehouse.LedgerRow(
+            run_id=run_id, file_path=rel, source=entity.source, entity=entity.name, dt=dt,
+            sha256=sha, size_bytes=len(data))
+        delivery = _Delivery(ledger, path)
+        if rel in shas_by_path:
+            ledger.status = "rejected"
+            ledger.note = "changed_in_place: the path was loaded before with other bytes"
+        elif sha in loaded:
+            ledger.status = "duplicate"
+            ledger.duplicate_of, ledger.content_load_id = loaded[sha]
+        elif not path.name.endswith(SUFFIXES[entity.format]):
+            ledger.status, ledger.note = "rejected", f"unexpected_file_type: expected {entity.format}"
         else:
-            ledger.encoding = decoded.encoding
-            text_path = path if decoded.encoding == "utf-8" else _write_utf8(Path(tmp), decoded.text)
-            if entity.format == "csv":
-                _load_csv(con, entity, ledger, text_path, decoded.text)
-            else:
-                _load_jsonl(con, entity, ledger, text_path)
-        ledger.status = "loaded"
-        if ledger.rows_read != ledger.rows_loaded + ledger.rows_rejected:
-            raise IngestError(f"{rel}: rows do not reconcile: {ledger}")
-        warehouse.insert_ledger(con, ledger)
-    return report_of(ledger)
+            delivery.decoded = decode(data)
+            loaded[sha] = (rel, ledger.load_id)
+        shas_by_path.setdefault(rel, set()).add(sha)
+        batch.append(delivery)
+        batch_bytes += len(data)
+        if batch_bytes >= BATCH_BYTES:
+            yield batch
+            batch, batch_bytes = [], 0
+    if batch:
+        yield batch
+
+
+def _land_batch(con, entity: Entity, batch: list[_Delivery]) -> LoadReport:
+    """Load a batch of files in one transaction: raw rows, quarantine rows, ledger rows."""
+    report = LoadReport()
+    to_read = [d for d in batch if d.ledger.status == "pending"]
+    with warehouse.transaction(con), tempfile.TemporaryDirectory() as tmp:
+        readable: dict[str, _Delivery] = {}
+        for i, d in enumerate(to_read):
+            if d.decoded is None:
+                d.ledger.encoding = "undecodable"
+                text = d.path.read_bytes().decode("utf-8", errors="backslashreplace")
+                _reject_all_lines(con, entity, d, _write_utf8(Path(tmp) / f"{i}.txt", text),
+                                  "undecodable_bytes")
+                continue
+            d.ledger.encoding = d.decoded.encoding
+            read_path = (d.path if d.decoded.encoding == "utf-8"
+                         else _write_utf8(Path(tmp) / f"{i}.txt", d.decoded.text))
+            readable[str(read_path)] = d
+        if entity.format == "csv":
+            _load_csv(con, entity, readable)
+        else:
+            _load_jsonl(con, entity, readable)
+        for d in batch:
+            ledger = d.ledger
+            if ledger.status == "pending":
+                ledger.status = "loaded"
+                if ledger.rows_read != ledger.rows_loaded + ledger.rows_rejected:
+                    raise IngestError(f"{ledger.file_path}: rows do not reconcile: {ledger}")
+            warehouse.insert_ledger(con, ledger)
+            report.add(report_of(ledger))
+    return report
 
 
 def report_of(ledger: warehouse.LedgerRow) -> LoadReport:
@@ -184,8 +225,7 @@ def report_of(ledger: warehouse.LedgerRow) -> LoadReport:
     return report
 
 
-def _write_utf8(tmp: Path, text: str) -> Path:
-    out = tmp / "utf8.txt"
+def _write_utf8(out: Path, text: str) -> Path:
     out.write_text(text, encoding="utf-8", newline="")
     return out
 
@@ -194,14 +234,18 @@ def _string_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _lines_sql(path: Path) -> str:
-    """The physical lines of a UTF-8 file as (line, text), numbered from 1."""
+def _path_list(paths) -> str:
+    return "[" + ", ".join(_string_literal(str(p)) for p in paths) + "]"
+
+
+def _lines_sql(paths) -> str:
+    """The physical lines of UTF-8 files as (_file, line, text), numbered from 1."""
     return f"""(
-        select line, rtrim(text, chr(13)) as text from (
-            select unnest(generate_series(1, len(parts))) as line, unnest(parts) as text,
-                   len(parts) as line_count
-            from (select string_split(content, chr(10)) as parts
-                  from read_text({_string_literal(str(path))}))
+        select _file, line, rtrim(text, chr(13)) as text from (
+            select filename as _file, unnest(generate_series(1, len(parts))) as line,
+                   unnest(parts) as text, len(parts) as line_count
+            from (select filename, string_split(content, chr(10)) as parts
+                  from read_text({_path_list(paths)}))
         )
         -- the newline that ends the last line does not start another one
         where not (line = line_count and text = '')
@@ -213,55 +257,76 @@ def _header(text: str) -> list[str]:
     return next(csv.reader(io.StringIO(first)), [])
 
 
-def _read_csv_sql(path: Path, header: list[str], rejects: str) -> str:
+def _read_csv_sql(paths, header: list[str], rejects: str) -> str:
     columns = "{" + ", ".join(f"{_string_literal(h)}: 'VARCHAR'" for h in header) + "}"
     return (
-        f"read_csv({_string_literal(str(path))}, header = true, auto_detect = false,"
+        f"read_csv({_path_list(paths)}, header = true, auto_detect = false,"
         f" delim = ',', quote = '\"', escape = '\"', columns = {columns},"
-        f" store_rejects = true, rejects_table = '{rejects}_errors',"
+        f" filename = '_file', store_rejects = true, rejects_table = '{rejects}_errors',"
         f" rejects_scan = '{rejects}_scans', parallel = false)"
     )
 
 
-def _load_csv(con, entity: Entity, ledger, path: Path, text: str) -> None:
-    header = _header(text)
+def _load_csv(con, entity: Entity, readable: dict[str, _Delivery]) -> None:
+    """CSV files whose header is the contract's, grouped by column order, one read each."""
+    by_header: dict[tuple[str, ...], list[str]] = {}
     expected = set(entity.column_names)
-    if len(header) != len(set(header)) or set(header) != expected:
-        missing = sorted(expected - set(header))
-        extra = sorted(set(header) - expected)
-        ledger.note = f"header_mismatch: missing {missing}, unexpected {extra}"
-        _reject_all_lines(con, entity, ledger, path, "header_mismatch")
-        return
-    rejects = f"rej_{uuid.uuid4().hex[:12]}"
-    # Row ids of uncommitted rows are not positions, so number the rows while reading.
-    con.execute(f"create or replace temp table csv_rows as select row_number() over () - 1"
-                f" as row_index, * from {_read_csv_sql(path, header, rejects)}")
-    con.execute(
-        f"create or replace temp table csv_rejects as select line,"
-        f" min(error_type) as error_type, min(trim(csv_line, chr(10) || chr(13))) as csv_line"
-        f" from {rejects}_errors group by line")
-    con.execute(f"drop table {rejects}_errors; drop table {rejects}_scans")
-    # DuckDB reports a rejected record's number (header = 1); accepted records fill the
-    # numbers in between, in file order.
-    con.execute("""
-        create or replace temp table csv_lines as
-        with numbers as (
-            select range as line from range(2, 2 + (select count(*) from csv_rows)
-                                              + (select count(*) from csv_rejects))
-        )
-        select line, row_number() over (order by line) - 1 as row_index
-        from numbers where line not in (select line from csv_rejects)
-    """)
-    con.execute("create or replace temp table parsed_input as select l.line, r.*"
-                " from csv_rows r join csv_lines l using (row_index)")
-    insert_typed(con, entity, ledger, lambda c: quote(c.name), record_sql=csv_record_sql(entity))
-    structural = con.execute(
-        "insert into meta.quarantine select ?, ?, ?, ?, line,"
-        " 'csv_' || lower(replace(error_type, ' ', '_')), null, csv_line, now()"
-        " from csv_rejects returning 1",
-        [ledger.load_id, entity.source, entity.name, ledger.file_path]).fetchall()
-    ledger.rows_read += len(structural)
-    ledger.rows_rejected += len(structural)
+    for read_path, d in readable.items():
+        header = _header(d.decoded.text)
+        if len(header) != len(set(header)) or set(header) != expected:
+            missing = sorted(expected - set(header))
+            extra = sorted(set(header) - expected)
+            d.ledger.note = f"header_mismatch: missing {missing}, unexpected {extra}"
+            _reject_all_lines(con, entity, d, Path(read_path), "header_mismatch")
+        else:
+            by_header.setdefault(tuple(header), []).append(read_path)
+    for header, paths in by_header.items():
+        group = {p: readable[p] for p in paths}
+        rejects = f"rej_{uuid.uuid4().hex[:12]}"
+        # Row ids of uncommitted rows are not positions, so number the rows while reading.
+        con.execute(f"create or replace temp table csv_rows as select row_number() over ()"
+                    f" as row_index, * from {_read_csv_sql(paths, list(header), rejects)}")
+        con.execute(
+            f"create or replace temp table csv_rejects as select s.file_path as _file, e.line,"
+            f" min(e.error_type) as error_type,"
+            f" min(trim(e.csv_line, chr(10) || chr(13))) as csv_line"
+            f" from {rejects}_errors e join {rejects}_scans s using (scan_id, file_id)"
+            f" group by s.file_path, e.line")
+        con.execute(f"drop table {rejects}_errors; drop table {rejects}_scans")
+        # DuckDB reports a rejected record's number (header = 1); accepted records fill the
+        # numbers in between, in file order.
+        con.execute("""
+            create or replace temp table parsed_input as
+            with per_file as (
+                select _file, count(*) as accepted from csv_rows group by _file
+            ),
+            numbers as (
+                select p._file,
+                       unnest(generate_series(2, 1 + p.accepted + (
+                           select count(*) from csv_rejects r where r._file = p._file))) as line
+                from per_file p
+            ),
+            accepted_lines as (
+                select _file, line, row_number() over (partition by _file order by line) as k
+                from numbers anti join csv_rejects using (_file, line)
+            ),
+            accepted_rows as (
+                select *, row_index - min(row_index) over (partition by _file) + 1 as k
+                from csv_rows
+            )
+            select accepted_lines.line, accepted_rows.*
+            from accepted_rows join accepted_lines using (_file, k)
+        """)
+        insert_typed(con, entity, group, lambda c: quote(c.name), record_sql=csv_record_sql(entity))
+        structural = con.execute(
+            "insert into meta.quarantine select f.load_id, ?, ?, f.file_path, r.line,"
+            " 'csv_' || lower(replace(r.error_type, ' ', '_')), null, r.csv_line, now()"
+            " from csv_rejects r join batch_files f on f.read_path = r._file"
+            " returning source_file", [entity.source, entity.name]).fetchall()
+        by_path = {d.ledger.file_path: d.ledger for d in group.values()}
+        for (file_path,) in structural:
+            by_path[file_path].rows_read += 1
+            by_path[file_path].rows_rejected += 1
 
 
 def csv_record_sql(entity: Entity) -> str:
@@ -270,10 +335,12 @@ def csv_record_sql(entity: Entity) -> str:
     return f"to_json(struct_pack({fields}))"
 
 
-def _load_jsonl(con, entity: Entity, ledger, path: Path) -> None:
+def _load_jsonl(con, entity: Entity, readable: dict[str, _Delivery]) -> None:
+    if not readable:
+        return
     con.execute(f"""
         create or replace temp table parsed_input as
-        select line, text, try(json(text)) as j from {_lines_sql(path)}
+        select _file, line, text, try(json(text)) as j from {_lines_sql(readable)}
     """)
 
     def text_of(col):
@@ -282,47 +349,61 @@ def _load_jsonl(con, entity: Entity, ledger, path: Path) -> None:
             return f"nullif(json_extract(j, {path_})::varchar, 'null')"
         return f"json_extract_string(j, {path_})"
 
-    insert_typed(con, entity, ledger, text_of, record_sql="text",
-                  structural_reason="case when coalesce(json_type(j) <> 'OBJECT', true)"
-                                    " then 'invalid_json' end")
+    insert_typed(con, entity, readable, text_of, record_sql="text",
+                 structural_reason="case when coalesce(json_type(j) <> 'OBJECT', true)"
+                                   " then 'invalid_json' end")
 
 
-def insert_typed(con, entity: Entity, ledger, text_of, record_sql: str,
-                  structural_reason: str = "null") -> None:
-    """Type ``parsed_input`` rows; good ones to raw, the rest to quarantine."""
+def insert_typed(con, entity: Entity, files: dict[str, _Delivery | warehouse.LedgerRow],
+                 text_of, record_sql: str, structural_reason: str = "null") -> None:
+    """Type ``parsed_input`` (``_file``, ``line``, text columns) rows of ``files`` (keyed
+    by the ``_file`` they were read from): good rows to raw, the rest to quarantine, and
+    the counts onto each file's ledger row."""
+    ledgers = {k: getattr(v, "ledger", v) for k, v in files.items()}
+    con.execute("create or replace temp table batch_files (read_path varchar, load_id varchar,"
+                " file_path varchar, dt date)")
+    con.executemany("insert into batch_files values (?, ?, ?, ?)",
+                    [[k, v.load_id, v.file_path, v.dt] for k, v in ledgers.items()])
     items, reason, failing = parsing.typed_select(entity, text_of)
     con.execute(f"""
         create or replace temp table typed_rows as
-        select line, coalesce({structural_reason}, {reason}) as _reason,
+        select _file, line, coalesce({structural_reason}, {reason}) as _reason,
                case when {structural_reason} is null then {failing} end as _column,
                {record_sql} as _record,
                {', '.join(items)}
         from parsed_input
     """)
     names = ", ".join(quote(c) for c in entity.column_names)
-    loaded = con.execute(
+    con.execute(
         f"insert into raw.{entity.raw_table} ({names}, _dt, _source_file, _source_line,"
         f" _load_id, _loaded_at)"
-        f" select {names}, ?::date, ?, line, ?, now() from typed_rows where _reason is null"
-        f" returning 1",
-        [ledger.dt, ledger.file_path, ledger.load_id]).fetchall()
-    rejected = con.execute(
-        "insert into meta.quarantine select ?, ?, ?, ?, line, _reason, _column,"
-        " _record::varchar, now() from typed_rows where _reason is not null returning 1",
-        [ledger.load_id, entity.source, entity.name, ledger.file_path]).fetchall()
-    ledger.rows_read += len(loaded) + len(rejected)
-    ledger.rows_loaded += len(loaded)
-    ledger.rows_rejected += len(rejected)
+        f" select {', '.join('t.' + quote(c) for c in entity.column_names)}, f.dt, f.file_path,"
+        f" t.line, f.load_id, now()"
+        f" from typed_rows t join batch_files f on f.read_path = t._file"
+        f" where t._reason is null")
+    con.execute(
+        "insert into meta.quarantine select f.load_id, ?, ?, f.file_path, t.line, t._reason,"
+        " t._column, t._record::varchar, now()"
+        " from typed_rows t join batch_files f on f.read_path = t._file"
+        " where t._reason is not null", [entity.source, entity.name])
+    counts = con.execute("select _file, count(*) filter (where _reason is null),"
+                         " count(*) filter (where _reason is not null)"
+                         " from typed_rows group by _file").fetchall()
+    for read_path, good, bad in counts:
+        ledger = ledgers[read_path]
+        ledger.rows_read += good + bad
+        ledger.rows_loaded += good
+        ledger.rows_rejected += bad
 
 
-def _reject_all_lines(con, entity: Entity, ledger, path: Path, reason: str) -> None:
+def _reject_all_lines(con, entity: Entity, delivery: _Delivery, path: Path, reason: str) -> None:
     """Quarantine every data line of a file the loader cannot take as a whole."""
+    ledger = delivery.ledger
     skip_header = 1 if entity.format == "csv" else 0
-    rows = con.execute(f"""
+    (rows,) = con.execute(f"""
         insert into meta.quarantine
-        select ?, ?, ?, ?, line, ?, null, text, now() from {_lines_sql(path)}
+        select ?, ?, ?, ?, line, ?, null, text, now() from {_lines_sql([path])}
         where line > {skip_header}
-        returning 1
-    """, [ledger.load_id, entity.source, entity.name, ledger.file_path, reason]).fetchall()
-    ledger.rows_read += len(rows)
-    ledger.rows_rejected += len(rows)
+    """, [ledger.load_id, entity.source, entity.name, ledger.file_path, reason]).fetchone()
+    ledger.rows_read += rows
+    ledger.rows_rejected += rows
