@@ -252,3 +252,17 @@ def test_batch_size_does_not_change_what_lands(tmp_path, monkeypatch):
     one_batch = land_all(1 << 30)
     assert len(one_batch) == 15
     assert land_all(1) == one_batch
+
+
+def test_unknown_entities_and_stray_files_are_reported_not_loaded(con, tmp_path):
+    root = tmp_path / "l"
+    (root / "pos" / "refunds" / "dt=2026-10-01").mkdir(parents=True)
+    (root / "pos" / "order_lines").mkdir(parents=True)
+    (root / "pos" / "order_lines" / "stray.csv").write_text(POS_HEADER + "\n")
+    (root / "pos" / "order_lines" / "dt=2026-13-01").mkdir()
+    report = land(con, root)
+    assert sorted(report.skipped_folders) == [
+        ("pos/order_lines/dt=2026-13-01", "bad_folder_name"),
+        ("pos/order_lines/stray.csv", "file_outside_dt_folder"),
+        ("pos/refunds", "unknown_entity")]
+    assert con.execute("select count(*) from meta.skipped_folders").fetchone() == (3,)

@@ -89,8 +89,12 @@ def complete_folders(root: Path, entity: Entity, as_of: date | None):
     ready, skipped = [], []
     if not base.is_dir():
         return ready, skipped
-    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+    for folder in sorted(base.iterdir()):
         rel = folder.relative_to(root).as_posix()
+        if not folder.is_dir():
+            if not folder.name.startswith((".", "_")):
+                skipped.append((rel, "file_outside_dt_folder"))
+            continue
         match = DT_FOLDER.fullmatch(folder.name)
         try:
             dt = date.fromisoformat(match.group(1)) if match else None
@@ -112,7 +116,15 @@ def land_source(con: duckdb.DuckDBPyConnection, root: Path, source: str,
     """Load every new file of every entity of ``source``; idempotent."""
     run_id = run_id or uuid.uuid4().hex
     report = LoadReport()
-    for entity in entities_of(source):
+    entities = entities_of(source)
+    if (root / source).is_dir():
+        known = {e.name for e in entities}
+        for folder in sorted((root / source).iterdir()):
+            if folder.name not in known and not folder.name.startswith((".", "_")):
+                rel = folder.relative_to(root).as_posix()
+                warehouse.record_skip(con, run_id, rel, "unknown_entity")
+                report.skipped_folders.append((rel, "unknown_entity"))
+    for entity in entities:
         ready, skipped = complete_folders(root, entity, as_of)
         for folder, reason in skipped:
             warehouse.record_skip(con, run_id, folder, reason)
