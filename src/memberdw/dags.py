@@ -27,7 +27,7 @@ def raw_asset(source: str) -> Asset:
     return Asset(f"memberdw_raw_{source}")
 
 
-STAGING_ASSET = Asset("memberdw_staging")
+MARTS_ASSET = Asset("memberdw_marts")
 
 
 def _params() -> dict:
@@ -84,14 +84,21 @@ def transform_dag():
     @dag(dag_id="transform", schedule=[raw_asset(s) for s in SOURCES], start_date=START,
          catchup=False, max_active_runs=1, params=_params(), tags=["transform"],
          default_args={"retries": RETRIES, "retry_delay": pendulum.duration(minutes=1)},
-         doc_md="Build the dbt models once every source has landed.")
+         doc_md="Build staging, then the marts, once every source has landed.")
     def transform():
-        @task(outlets=[STAGING_ASSET], pool=WRITER_POOL)
-        def dbt_build(params=None):
+        @task(pool=WRITER_POOL)
+        def build_staging(params=None):
             from memberdw import pipeline
 
-            pipeline.transform(params["warehouse_dir"], select="staging")
+            pipeline.transform(params["warehouse_dir"], select="tag:staging")
 
-        dbt_build()
+        @task(outlets=[MARTS_ASSET], pool=WRITER_POOL)
+        def build_marts(params=None):
+            from memberdw import pipeline
+
+            pipeline.transform(params["warehouse_dir"], select="tag:marts",
+                               as_of=params.get("as_of"))
+
+        build_staging() >> build_marts()
 
     return transform()

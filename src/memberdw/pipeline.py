@@ -6,6 +6,7 @@ tasks never hold the file between them.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import date
@@ -43,8 +44,8 @@ def land(source: str, landing_root: str | Path, warehouse_dir: str | Path,
     return report.__dict__
 
 
-def transform(warehouse_dir: str | Path, select: str = "staging") -> None:
-    """``dbt build`` the selected models into the working warehouse."""
+def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None) -> None:
+    """``dbt build`` the selected models (and their tests) into the working warehouse."""
     from dbt.cli.main import dbtRunner
 
     warehouse_dir = Path(warehouse_dir)
@@ -53,6 +54,8 @@ def transform(warehouse_dir: str | Path, select: str = "staging") -> None:
             "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(warehouse_dir / "dbt" / "target"),
             "--log-path", str(warehouse_dir / "dbt" / "logs"), "--no-use-colors", "--quiet"]
+    if as_of:
+        args += ["--vars", json.dumps({"as_of_date": str(as_of)})]
     result = dbtRunner().invoke(args)
     if not result.success:
         failed = []

@@ -59,6 +59,19 @@ create table if not exists meta.skipped_folders (
     reason varchar not null,
     recorded_at timestamptz not null default now()
 );
+-- Great Expectations verdicts on single rows (memberdw.quality): quarantine or review.
+create table if not exists meta.dq_row_flags (
+    run_id varchar not null,
+    dataset varchar not null,
+    rule varchar not null,
+    severity varchar not null,
+    action varchar not null,
+    record_key varchar not null,
+    member_id varchar,
+    source_file varchar,
+    source_line bigint,
+    flagged_at timestamptz not null default now()
+);
 create table if not exists meta.watermarks (
     source varchar not null,
     entity varchar not null,

@@ -1,0 +1,72 @@
+-- Items of paid mini-program orders, one row per item; a refunded order also gets its
+-- refund: the same lines negated, under order_id '<order>:refund'.
+with
+
+orders as (select * from {{ ref('stg_miniapp__orders') }}),
+
+paid_orders as (
+    select
+        order_id,
+        status,
+        items
+    from orders
+    where status in ('paid', 'shipped', 'completed', 'refunded')
+),
+
+item_positions as (
+    select
+        order_id,
+        status,
+        items,
+        unnest(generate_series(1, cast(json_array_length(items) as integer))) as line_number
+    from paid_orders
+),
+
+items as (
+    select
+        order_id,
+        status,
+        line_number,
+        json_extract(items, '$[' || cast(line_number - 1 as varchar) || ']') as item
+    from item_positions
+),
+
+sale_lines as (
+    select
+        status,
+        line_number,
+        cast(json_extract_string(item, '$.quantity') as integer) as quantity,
+        cast(json_extract_string(item, '$.unit_price') as decimal(18, 2)) as unit_price_amount,
+        cast(json_extract_string(item, '$.paid_amount') as decimal(18, 2)) as paid_amount,
+        'mp:' || order_id as order_id,
+        json_extract_string(item, '$.sku_code') as sku_code,
+        json_extract_string(item, '$.category') as category
+    from items
+),
+
+all_lines as (
+    select
+        order_id,
+        line_number,
+        sku_code,
+        category,
+        quantity,
+        unit_price_amount,
+        quantity * unit_price_amount - paid_amount as discount_amount,
+        paid_amount
+    from sale_lines
+    union all
+    select
+        order_id || ':refund' as order_id,
+        line_number,
+        sku_code,
+        category,
+        -quantity as quantity,
+        unit_price_amount,
+        -(quantity * unit_price_amount - paid_amount) as discount_amount,
+        -paid_amount as paid_amount
+    from sale_lines
+    where status = 'refunded'
+)
+
+select * from all_lines

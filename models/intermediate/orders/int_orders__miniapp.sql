@@ -1,0 +1,109 @@
+-- One row per paid mini-program order (ordered at payment), plus one 'refund' row per
+-- refunded order at its refund time: GMV is net of refunds, like POS returns.
+with
+
+orders as (select * from {{ ref('stg_miniapp__orders') }}),
+lines as (select * from {{ ref('int_order_lines__miniapp') }}),
+id_map as (select * from {{ ref('int_member_id_map') }}),
+members as (select * from {{ ref('stg_crm__members') }}),
+
+member_keys as (
+    select
+        id_map.member_id,
+        members.unionid_hash,
+        members.openid_hash
+    from members
+    inner join id_map on members.member_id = id_map.source_member_id
+    where not members.is_deleted
+),
+
+member_by_unionid as (
+    select
+        unionid_hash,
+        min(member_id) as member_id
+    from member_keys
+    where unionid_hash is not null
+    group by unionid_hash
+),
+
+member_by_openid as (
+    select
+        openid_hash,
+        min(member_id) as member_id
+    from member_keys
+    where openid_hash is not null
+    group by openid_hash
+),
+
+line_totals as (
+    select
+        order_id,
+        sum(quantity) as item_quantity,
+        sum(discount_amount) as discount_amount
+    from lines
+    group by order_id
+),
+
+paid_orders as (
+    select
+        orders.order_id,
+        orders.store_code,
+        orders.member_id as source_member_id,
+        orders.updated_at,
+        orders.status,
+        orders.total_paid_amount,
+        coalesce(id_map.member_id, member_by_unionid.member_id, member_by_openid.member_id)
+            as member_id,
+        coalesce(orders.paid_at, orders.created_at) as ordered_at,
+        coalesce(json_array_length(orders.coupon_codes), 0) as coupon_count
+    from orders
+    left join id_map on orders.member_id = id_map.source_member_id
+    left join member_by_unionid on orders.unionid_hash = member_by_unionid.unionid_hash
+    left join member_by_openid on orders.openid_hash = member_by_openid.openid_hash
+    where orders.status in ('paid', 'shipped', 'completed', 'refunded')
+),
+
+sales_and_refunds as (
+    select
+        'mp:' || order_id as order_id,
+        store_code,
+        member_id,
+        source_member_id,
+        ordered_at,
+        'sale' as order_type,
+        total_paid_amount as gmv_amount,
+        coupon_count
+    from paid_orders
+    union all
+    select
+        'mp:' || order_id || ':refund' as order_id,
+        store_code,
+        member_id,
+        source_member_id,
+        updated_at as ordered_at,
+        'refund' as order_type,
+        -total_paid_amount as gmv_amount,
+        0 as coupon_count
+    from paid_orders
+    where status = 'refunded'
+),
+
+orders_with_items as (
+    select
+        sales_and_refunds.order_id,
+        'miniapp' as channel,
+        sales_and_refunds.store_code,
+        sales_and_refunds.member_id,
+        sales_and_refunds.source_member_id,
+        sales_and_refunds.ordered_at,
+        cast(sales_and_refunds.ordered_at as date) as order_date,
+        sales_and_refunds.order_type,
+        sales_and_refunds.gmv_amount,
+        sales_and_refunds.coupon_count,
+        coalesce(line_totals.item_quantity, 0) as item_quantity,
+        coalesce(line_totals.discount_amount, 0) as discount_amount
+    from sales_and_refunds
+    left join line_totals on sales_and_refunds.order_id = line_totals.order_id
+)
+
+select * from orders_with_items

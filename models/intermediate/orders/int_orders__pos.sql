@@ -1,0 +1,57 @@
+-- One row per POS ticket. A ticket without a member card is credited to the member whose
+-- mobile the cashier typed, when that mobile belongs to a known member.
+with
+
+lines as (select * from {{ ref('stg_pos__order_lines') }}),
+id_map as (select * from {{ ref('int_member_id_map') }}),
+members as (select * from {{ ref('stg_crm__members') }}),
+
+tickets as (
+    select
+        store_code,
+        order_no,
+        min(ordered_at) as ordered_at,
+        max(member_id) as source_member_id,
+        max(mobile_hash) as mobile_hash,
+        max(order_type) as order_type,
+        sum(quantity) as item_quantity,
+        sum(paid_amount) as gmv_amount,
+        sum(coalesce(discount_amount, 0)) as discount_amount,
+        count(distinct coupon_code) as coupon_count
+    from lines
+    group by store_code, order_no
+),
+
+member_by_mobile as (
+    select
+        members.mobile_hash,
+        min(id_map.member_id) as member_id
+    from members
+    inner join id_map on members.member_id = id_map.source_member_id
+    where members.mobile_hash is not null and not members.is_deleted
+    group by members.mobile_hash
+),
+
+orders as (
+    select
+        'pos:' || tickets.store_code || ':' || tickets.order_no as order_id,
+        'pos' as channel,
+        tickets.store_code,
+        coalesce(id_map.member_id, member_by_mobile.member_id) as member_id,
+        tickets.source_member_id,
+        tickets.ordered_at,
+        cast(tickets.ordered_at as date) as order_date,
+        tickets.order_type,
+        tickets.item_quantity,
+        tickets.gmv_amount,
+        tickets.discount_amount,
+        tickets.coupon_count
+    from tickets
+    left join id_map on tickets.source_member_id = id_map.source_member_id
+    left join member_by_mobile
+        on
+            tickets.source_member_id is null
+            and tickets.mobile_hash = member_by_mobile.mobile_hash
+)
+
+select * from orders

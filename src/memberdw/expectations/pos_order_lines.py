@@ -1,0 +1,77 @@
+"""POS ticket lines (``staging.stg_pos__order_lines``): validity, references, uniqueness.
+
+A line that cannot be read as a sale or a return, or that points at an unknown store or
+member, is quarantined: it would put money in the wrong place. An unknown payment method
+only makes the line worth a look.
+"""
+
+from __future__ import annotations
+
+import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column
+
+from memberdw.expectations.base import (
+    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known,
+)
+
+QUERY = f"""
+select
+    concat_ws('|', store_code, order_no, line_number::varchar) as record_key,
+    member_id,
+    store_code,
+    order_no,
+    line_number,
+    order_type,
+    payment_method,
+    ordered_at,
+    sign(quantity)::integer as quantity_sign,
+    sign(paid_amount)::integer as paid_amount_sign,
+    {known('store_code', 'staging.stg_stores__stores')} as is_known_store,
+    {known('member_id', 'staging.stg_crm__members')} as is_known_member,
+    _source_file,
+    _source_line
+from staging.stg_pos__order_lines
+"""
+
+_SALE_OR_RETURN = Column("order_type").is_in(ENUMS["order_type"])
+
+
+def expectations():
+    return [
+        check(gxe.ExpectCompoundColumnsToBeUnique,
+              column_list=["store_code", "order_no", "line_number"],
+              rule="duplicate_key", severity=ERROR, action=QUARANTINE,
+              why="(store_code, order_no, line_number) identifies one ticket line."),
+        check(gxe.ExpectColumnValuesToBeInSet, column="order_type",
+              value_set=ENUMS["order_type"],
+              rule="invalid_enum:order_type", severity=WARN, action=QUARANTINE,
+              why="order_type is sale or return; anything else cannot be signed into GMV."),
+        check(gxe.ExpectColumnValuesToBeInSet, column="payment_method",
+              value_set=ENUMS["payment_method"],
+              rule="invalid_enum:payment_method", severity=WARN, action=REVIEW,
+              why="payment_method is one of the contract's methods."),
+        check(gxe.ExpectColumnPairValuesToBeInSet, column_A="order_type",
+              column_B="quantity_sign", value_pairs_set=[("sale", 1), ("return", -1)],
+              row_condition=_SALE_OR_RETURN,
+              rule="quantity_sign_mismatch", severity=WARN, action=QUARANTINE,
+              why="Sale lines have a positive quantity, return lines a negative one."),
+        check(gxe.ExpectColumnPairValuesToBeInSet, column_A="order_type",
+              column_B="paid_amount_sign",
+              value_pairs_set=[("sale", 1), ("sale", 0), ("return", -1), ("return", 0)],
+              row_condition=_SALE_OR_RETURN,
+              rule="amount_sign_mismatch", severity=WARN, action=QUARANTINE,
+              why="A sale line is not paid a negative amount, a return line not a positive one."),
+        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_store", value_set=[True],
+              rule="unknown_store", severity=WARN, action=QUARANTINE,
+              why="store_code is a store of the current store list."),
+        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_member", value_set=[True],
+              rule="unknown_member", severity=WARN, action=QUARANTINE,
+              why="member_id, when given, is a CRM member."),
+        check(gxe.ExpectColumnValuesToBeBetween, column="ordered_at",
+              max_value={"$PARAMETER": FUTURE_BOUND}, strict_max=True,
+              rule="future_date:ordered_at", severity=WARN, action=QUARANTINE,
+              why="A ticket is not dated after the run's as-of date."),
+    ]
+
+
+DATASETS = [Dataset("pos_order_lines", "staging.stg_pos__order_lines", QUERY, expectations)]
