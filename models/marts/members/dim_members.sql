@@ -1,7 +1,7 @@
 -- One row per member after identity resolution. Profile fields come from the newest
 -- complete CRM record of the person, registration from the earliest. Members whose every
--- record is quarantined as an incomplete profile are left out (their sales still count
--- in store and channel figures through fct_orders).
+-- record is quarantined as an incomplete profile, and members who asked for erasure, are
+-- left out (their sales still count in store and channel figures through fct_orders).
 with
 
 members as (select * from {{ ref('stg_crm__members') }}),
@@ -34,7 +34,9 @@ records as (
         members.updated_at
     from members
     inner join id_map on members.member_id = id_map.source_member_id
-    where members.member_id not in (select incomplete.source_member_id from incomplete)
+    where
+        not members.is_deleted
+        and members.member_id not in (select incomplete.source_member_id from incomplete)
 ),
 
 newest as (
@@ -79,7 +81,6 @@ final as (
         earliest.register_channel,
         earliest.register_store_code,
         newest.is_sms_opt_in,
-        newest.is_deleted,
         purchases.first_order_date,
         purchases.last_order_date
     from newest

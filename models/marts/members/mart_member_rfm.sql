@@ -6,15 +6,7 @@ with
 
 orders as (select * from {{ ref('fct_orders') }}),
 members as (select * from {{ ref('dim_members') }}),
-as_of_date as (select * from {{ ref('int_as_of_date') }}),
-
-as_of as (
-    select
-        as_of_date,
-        cast({{ dbt.dateadd('day', 1 - var('rfm_window_days'), 'as_of_date') }} as date)
-            as window_start_date
-    from as_of_date
-),
+as_of as (select * from {{ ref('int_as_of_date') }}),
 
 member_orders as (
     select
@@ -24,7 +16,7 @@ member_orders as (
         orders.order_date,
         orders.gmv_amount,
         as_of.as_of_date,
-        orders.order_date >= as_of.window_start_date as is_in_window
+        orders.order_date >= as_of.rfm_window_start_date as is_in_window
     from orders
     inner join members on orders.member_id = members.member_id
     cross join as_of

@@ -67,14 +67,16 @@ ENUMS: dict[str, list[str]] = {
 def check(expectation: type[Expectation], *, rule: str, severity: str,
           action: str | None, why: str, **kwargs) -> Expectation:
     """One cleaning rule as a GE expectation. ``meta`` carries what memberdw acts on
-    (rule, severity, action); GE's own ``severity`` mirrors it for Data Docs; ``why`` is
-    the plain-language rule shown as the expectation's description."""
+    (rule, severity, action); GE's own ``severity`` mirrors it; ``why`` is the rule in
+    plain words, shown in Data Docs after the rule name."""
     if severity not in _GX_SEVERITY:
         raise ValueError(f"{rule}: severity must be {ERROR!r} or {WARN!r}, not {severity!r}")
     if action not in (QUARANTINE, REVIEW, None):
         raise ValueError(f"{rule}: action must be {QUARANTINE!r}, {REVIEW!r} or None")
+    # Data Docs show the description in place of the generated sentence: lead with the rule.
+    description = f"{rule} ({severity}, {action or 'no row action'}): {why}"
     return expectation(meta={"rule": rule, "severity": severity, "action": action},
-                       severity=_GX_SEVERITY[severity], description=why, **kwargs)
+                       severity=_GX_SEVERITY[severity], description=description, **kwargs)
 
 
 def known(column: str, relation: str, key: str | None = None) -> str:

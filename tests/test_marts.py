@@ -1,0 +1,162 @@
+"""The marts against an independent recomputation from the raw rows (pandas, not SQL):
+identity merges, store/channel GMV to the cent, and each member's R, F and M."""
+
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from decimal import Decimal
+
+import duckdb
+import pandas as pd
+import pytest
+
+from memberdw.generate import generate
+
+WINDOW_DAYS = 365
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    base = tmp_path_factory.mktemp("marts")
+    truth = generate(base / "landing", members=500, days=20, seed=21)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    run = subprocess.run([sys.executable, "-m", "memberdw.cli", "run", "--landing",
+                          str(base / "landing"), "--warehouse", str(base / "wh"),
+                          "--as-of", "2026-10-15"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    con = duckdb.connect(str(base / "wh" / "warehouse.duckdb"), read_only=True)
+    yield con, truth
+    con.close()
+
+
+def frame(con, sql):
+    return con.execute(sql).df()
+
+
+def merged_ids(members: pd.DataFrame) -> dict:
+    """Union-find over members sharing a normalised mobile or a unionid."""
+    parent = {m: m for m in members.member_id}
+
+    def find(m):
+        while parent[m] != m:
+            parent[m] = parent[parent[m]]
+            m = parent[m]
+        return m
+
+    for key in ("mobile", "unionid"):
+        for _, ids in members.dropna(subset=[key]).groupby(key).member_id:
+            ids = sorted(ids)
+            for other in ids[1:]:
+                a, b = find(ids[0]), find(other)
+                parent[max(a, b)] = min(a, b)
+    return {m: find(m) for m in parent}
+
+
+def latest_members(con):
+    members = frame(con, "select member_id, mobile, unionid, openid, deleted, updated_at, _dt,"
+                         " _source_line from raw.crm__members")
+    members = members.sort_values(["member_id", "updated_at", "_dt", "_source_line"])
+    members = members.groupby("member_id").tail(1)
+    return members[~members.deleted.astype(bool)]
+
+
+def test_merges_match_an_independent_union_find_and_the_planted_persons(built):
+    con, truth = built
+    expected = merged_ids(latest_members(con))
+    mapped = dict(con.execute("select source_member_id, member_id from marts.member_id_map"
+                              " where source_member_id in (select member_id from"
+                              " staging.stg_crm__members where not is_deleted)").fetchall())
+    assert mapped == expected
+    for person in truth["duplicate_persons"]:
+        assert len({mapped[m] for m in person["member_ids"]}) == 1, person
+
+
+def orders_from_raw(con) -> pd.DataFrame:
+    """Orders recomputed from raw rows: POS tickets; mini-program sales and refunds."""
+    lines = frame(con, "select store_code, order_no, line_no, order_time, order_type,"
+                       " paid_amount, _dt, _source_line from raw.pos__order_lines")
+    lines = lines.sort_values(["_dt", "_source_line"]).drop_duplicates(
+        ["store_code", "order_no", "line_no"], keep="last")
+    pos = lines.groupby(["store_code", "order_no"]).agg(
+        gmv=("paid_amount", "sum"), order_type=("order_type", "max"),
+        ordered_at=("order_time", "min")).reset_index()
+    pos["channel"], pos["order_id"] = "pos", "pos:" + pos.store_code + ":" + pos.order_no
+    mp = frame(con, "select order_id, store_code, status, total_paid, created_at, paid_at,"
+                    " updated_at, _dt, _source_line from raw.miniapp__orders")
+    mp = mp.sort_values(["order_id", "updated_at", "_dt", "_source_line"]).groupby("order_id").tail(1)
+    mp = mp[mp.status.isin(["paid", "shipped", "completed", "refunded"])]
+    sales = pd.DataFrame({"order_id": "mp:" + mp.order_id, "store_code": mp.store_code,
+                          "gmv": mp.total_paid, "order_type": "sale", "channel": "miniapp",
+                          "ordered_at": mp.paid_at.fillna(mp.created_at)})
+    refunded = mp[mp.status == "refunded"]
+    refunds = pd.DataFrame({"order_id": "mp:" + refunded.order_id + ":refund",
+                            "store_code": refunded.store_code, "gmv": -refunded.total_paid,
+                            "order_type": "refund", "channel": "miniapp",
+                            "ordered_at": refunded.updated_at})
+    orders = pd.concat([pos, sales, refunds], ignore_index=True)
+    local = pd.to_datetime(orders.ordered_at, utc=True).dt.tz_convert("Asia/Shanghai")
+    orders["order_date"] = local.dt.date
+    return orders
+
+
+def test_store_and_channel_gmv_agree_to_the_cent(built):
+    con, _ = built
+    orders = orders_from_raw(con)
+    expected = {(k[0], k[1] or ""): Decimal(str(v)).quantize(Decimal("0.01"))
+                for k, v in orders.groupby(["channel", orders.store_code.fillna("")]).gmv.sum().items()}
+    actual = {(c, s or ""): v for c, s, v in con.execute(
+        "select channel, store_code, sum(gmv_amount) from marts.fct_orders group by all").fetchall()}
+    assert actual == expected
+
+
+def order_owners(con, merged: dict, members: pd.DataFrame) -> dict:
+    """order_id -> merged member: the member id on the order, else (POS) the member whose
+    mobile the cashier typed, else (mini-program) the member with that unionid or openid."""
+    def by(key):
+        known = members.dropna(subset=[key])
+        return {v: merged[m] for v, m in zip(known[key], known.member_id)}
+
+    by_mobile, by_unionid, by_openid = by("mobile"), by("unionid"), by("openid")
+    owners = {}
+    pos = frame(con, "select store_code, order_no, max(member_id) as member_id,"
+                     " max(mobile) as mobile from raw.pos__order_lines group by all")
+    for store, order_no, member_id, mobile in pos.itertuples(index=False):
+        owner = merged.get(member_id) if isinstance(member_id, str) else by_mobile.get(mobile)
+        owners[f"pos:{store}:{order_no}"] = owner
+    mp = frame(con, "select order_id, member_id, unionid, openid, updated_at, _dt, _source_line"
+                    " from raw.miniapp__orders")
+    mp = mp.sort_values(["order_id", "updated_at", "_dt", "_source_line"]).groupby("order_id").tail(1)
+    for order_id, member_id, unionid, openid, *_ in mp.itertuples(index=False):
+        if isinstance(member_id, str):
+            owner = merged.get(member_id)
+        else:
+            owner = by_unionid.get(unionid) or by_openid.get(openid)
+        owners[f"mp:{order_id}"] = owners[f"mp:{order_id}:refund"] = owner
+    return owners
+
+
+def test_each_members_r_f_m_agree_with_a_recomputation(built):
+    con, _ = built
+    as_of = date(2026, 10, 15)
+    members = latest_members(con)
+    merged = merged_ids(members)
+    orders = orders_from_raw(con)
+    orders["member_id"] = orders.order_id.map(order_owners(con, merged, members))
+    in_dim = {r[0] for r in con.execute("select member_id from marts.dim_members").fetchall()}
+    mine = orders[orders.member_id.isin(in_dim) & (orders.order_date <= as_of)]
+    window = mine[mine.order_date >= as_of - timedelta(days=WINDOW_DAYS - 1)]
+    sales = mine[mine.order_type == "sale"]
+    expected = pd.DataFrame({
+        "recency_days": sales.groupby("member_id").order_date.max().map(lambda d: (as_of - d).days),
+        "frequency": window[window.order_type == "sale"].groupby("member_id").order_id.nunique(),
+        "monetary_amount": window.groupby("member_id").gmv.sum().map(
+            lambda v: str(Decimal(str(v)).quantize(Decimal("0.01")))),
+    }).dropna(subset=["recency_days"]).fillna({"frequency": 0, "monetary_amount": "0.00"})
+    expected = expected.astype({"recency_days": int, "frequency": int}).sort_index()
+    rfm = frame(con, "select member_id, recency_days, frequency,"
+                     " monetary_amount::varchar as monetary_amount"
+                     " from marts.mart_member_rfm order by member_id").set_index("member_id")
+    assert len(rfm) > 50
+    assert set(rfm.index) == set(expected.index)
+    pd.testing.assert_frame_equal(rfm, expected, check_dtype=False, check_names=False)

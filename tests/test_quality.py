@@ -1,0 +1,506 @@
+"""Data quality (memberdw.quality + memberdw.expectations) on a hand-built warehouse and on
+generated data.
+
+The hand-built warehouse has the staging tables the suites read, with a few clean rows
+each and one planted row (two for a duplicate key) per rule. Every planted row must come
+back in meta.dq_row_flags under its rule, action, record key and source line, and nothing
+else may; meta.dq_results must hold one row per expectation with GE's counts. The raw
+CRM table holds a plain mobile number and name that staging never had: neither may reach
+Data Docs, GE's stored results or the dq tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from memberdw import quality, warehouse
+from memberdw.expectations import DATASETS
+from memberdw.quality import QualityError
+
+AS_OF = date(2026, 10, 31)
+FUTURE = "2030-01-01 10:00:00"
+RAW_ONLY_MOBILE = "13912345678"
+RAW_ONLY_NAME = "欧阳锋"
+
+# ---------------------------------------------------------------------------- the warehouse
+# Each table: (DDL columns, rows). A row is (values..., planted) where planted is None for
+# a clean row or the (dataset, rule) it must be flagged under. _source_file is
+# "<table>.csv" and _source_line the row's position + 2 (header = 1).
+
+TABLES: dict[str, tuple[str, list]] = {}
+
+
+def table(name: str, columns: str, rows: list) -> None:
+    TABLES[name] = (columns, rows)
+
+
+table("stg_stores__stores",
+      "store_code varchar, store_type varchar, opened_on date, closed_on date", [
+          ("S001", "direct", "2020-01-01", None, None),
+          ("S002", "franchise", "2021-01-01", "2026-12-31", None),
+          ("S003", "direct", "2022-01-01", None, ("stores", "duplicate_key")),
+          ("S003", "direct", "2022-01-01", None, ("stores", "duplicate_key")),
+          ("S004", "popup", "2022-01-01", None, ("stores", "invalid_enum:store_type")),
+          ("S005", "direct", "2022-05-01", "2022-04-30", ("stores", "invalid_date_range")),
+      ])
+
+table("stg_crm__members",
+      "member_id varchar, mobile_hash varchar, unionid_hash varchar, name_masked varchar,"
+      " gender varchar, birth_month bigint, city varchar, registered_at timestamp,"
+      " register_channel varchar, register_store_code varchar, tier varchar,"
+      " is_deleted boolean", [
+          ("M001", "h1", "u1", "张*", "F", 3, "上海市", "2024-01-01 10:00:00", "store", "S001",
+           "gold", False, None),
+          ("M002", "h2", None, "李*", "M", 4, "上海市", "2024-02-01 10:00:00", "miniapp", None,
+           "normal", False, None),  # two key fields missing: 20 %, not more
+          ("M003", "h3", "u3", "王*", "U", 5, "北京市", "2024-03-01 10:00:00", "wecom", "S002",
+           "silver", None, None),
+          ("M004", None, None, None, "F", None, "上海市", "2024-04-01 10:00:00", "store", "S001",
+           "normal", False, ("members", "incomplete_profile")),  # 4 of 10 missing
+          ("M005", None, None, None, None, None, "上海市", "2024-05-01 10:00:00", "store",
+           "S001", "normal", True, None),  # erased: not an incomplete profile
+          ("M006", "h6", "u6", "赵*", "X", 6, "上海市", "2024-06-01 10:00:00", "store", "S001",
+           "normal", False, ("members", "invalid_enum:gender")),
+          ("M007", "h7", "u7", "钱*", "F", 7, "上海市", "2024-07-01 10:00:00", "tiktok", "S001",
+           "normal", False, ("members", "invalid_enum:register_channel")),
+          ("M008", "h8", "u8", "孙*", "F", 8, "上海市", "2024-08-01 10:00:00", "store", "S001",
+           "diamond", False, ("members", "invalid_enum:tier")),
+          ("M009", "h9", "u9", "周*", "F", 9, "上海市", FUTURE, "store", "S001",
+           "normal", False, ("members", "future_date:registered_at")),
+          ("M010", "h10", "u10", "吴*", "F", 10, "上海市", "2024-10-01 10:00:00", "store", "S999",
+           "normal", False, ("members", "unknown_store")),
+          ("M011", "h11", "u11", "郑*", "F", 11, "上海市", "2024-11-01 10:00:00", "store", "S001",
+           "normal", False, ("members", "duplicate_key")),
+          ("M011", "h11", "u11", "郑*", "F", 11, "上海市", "2024-11-01 10:00:00", "store", "S001",
+           "normal", False, ("members", "duplicate_key")),
+      ])
+
+_POS = ("store_code varchar, order_no varchar, line_number bigint, ordered_at timestamp,"
+        " member_id varchar, quantity bigint, paid_amount decimal(18,2),"
+        " payment_method varchar, order_type varchar")
+_normal_tickets = [("S002", f"B{i:02d}", 1, f"2026-10-{i:02d} 12:00:00", None, 1,
+                    f"{90 + i}.00", "cash", "sale", None) for i in range(1, 16)]
+table("stg_pos__order_lines", _POS, [
+    ("S001", "P01", 1, "2026-10-01 10:00:00", "M001", 2, "100.00", "wechat_pay", "sale", None),
+    ("S001", "P01", 2, "2026-10-01 10:00:00", "M001", 1, "50.00", "wechat_pay", "sale", None),
+    ("S001", "R01", 1, "2026-10-03 10:00:00", "M001", -1, "-50.00", "alipay", "return", None),
+    ("S001", "P02", 1, "2026-10-02 10:00:00", None, 1, "0.00", "points", "sale", None),
+    ("S001", "P03", 1, "2026-10-02 11:00:00", None, 1, "30.00", "cash", "sale",
+     ("pos_order_lines", "duplicate_key")),
+    ("S001", "P03", 1, "2026-10-02 11:00:00", None, 1, "30.00", "cash", "sale",
+     ("pos_order_lines", "duplicate_key")),
+    ("S001", "P04", 1, "2026-10-02 12:00:00", None, 1, "30.00", "cash", "exchange",
+     ("pos_order_lines", "invalid_enum:order_type")),
+    ("S001", "P05", 1, "2026-10-02 13:00:00", None, 1, "30.00", "bitcoin", "sale",
+     ("pos_order_lines", "invalid_enum:payment_method")),
+    ("S001", "R02", 1, "2026-10-04 10:00:00", None, 1, "-30.00", "cash", "return",
+     ("pos_order_lines", "quantity_sign_mismatch")),
+    ("S001", "P06", 1, "2026-10-02 14:00:00", None, 1, "-5.00", "cash", "sale",
+     ("pos_order_lines", "amount_sign_mismatch")),
+    ("S999", "P07", 1, "2026-10-02 15:00:00", None, 1, "30.00", "cash", "sale",
+     ("pos_order_lines", "unknown_store")),
+    ("S001", "P08", 1, "2026-10-02 16:00:00", "M404", 1, "30.00", "cash", "sale",
+     ("pos_order_lines", "unknown_member")),
+    ("S001", "P09", 1, FUTURE, None, 1, "30.00", "cash", "sale",
+     ("pos_order_lines", "future_date:ordered_at")),
+    *_normal_tickets,
+    ("S002", "B16", 1, "2026-10-16 12:00:00", None, 100, "10000.00", "card", "sale",
+     ("order_amounts", "amount_outlier")),
+])
+
+table("stg_miniapp__orders",
+      "order_id varchar, member_id varchar, store_code varchar, created_at timestamp,"
+      " status varchar, total_paid_amount decimal(18,2)", [
+          ("O01", "M001", "S001", "2026-10-01 09:00:00", "completed", "88.00", None),
+          ("O02", None, None, "2026-10-01 09:30:00", "created", None, None),
+          ("O03", "M002", "S001", "2026-10-02 09:00:00", "paid", "20.00",
+           ("miniapp_orders", "duplicate_key")),
+          ("O03", "M002", "S001", "2026-10-02 09:00:00", "paid", "20.00",
+           ("miniapp_orders", "duplicate_key")),
+          ("O04", "M002", "S001", "2026-10-02 10:00:00", "lost", "20.00",
+           ("miniapp_orders", "invalid_enum:status")),
+          ("O05", "M002", "S999", "2026-10-02 11:00:00", "shipped", "20.00",
+           ("miniapp_orders", "unknown_store")),
+          ("O06", "M404", "S001", "2026-10-02 12:00:00", "completed", "20.00",
+           ("miniapp_orders", "unknown_member")),
+          ("O07", "M002", "S001", FUTURE, "paid", "20.00",
+           ("miniapp_orders", "future_date:created_at")),
+      ])
+
+table("stg_marketing__coupon_templates", "template_id varchar, coupon_type varchar", [
+    ("T1", "threshold", None),
+    ("T2", "gift", ("coupon_templates", "duplicate_key")),
+    ("T2", "gift", ("coupon_templates", "duplicate_key")),
+    ("T3", "bogo", ("coupon_templates", "invalid_enum:coupon_type")),
+])
+
+table("stg_marketing__coupon_issues",
+      "coupon_code varchar, template_id varchar, member_id varchar, issued_at timestamp", [
+          ("C1", "T1", "M001", "2026-10-01 08:00:00", None),
+          ("C2", "T1", "M002", "2026-10-01 08:00:00", None),
+          ("C3", "T1", "M003", "2026-10-01 08:00:00", ("coupon_issues", "duplicate_key")),
+          ("C3", "T1", "M003", "2026-10-01 08:00:00", ("coupon_issues", "duplicate_key")),
+          ("C4", "T404", "M001", "2026-10-01 08:00:00", ("coupon_issues", "unknown_template")),
+          ("C5", "T1", "M404", "2026-10-01 08:00:00", ("coupon_issues", "unknown_member")),
+          ("C6", "T1", "M001", FUTURE, ("coupon_issues", "future_date:issued_at")),
+      ])
+
+table("stg_marketing__coupon_redemptions",
+      "coupon_code varchar, member_id varchar, redeemed_at timestamp, order_ref varchar", [
+          ("C1", "M001", "2026-10-01 10:00:00", "P01", None),
+          ("C2", "M002", "2026-10-02 10:00:00", "O03",
+           ("coupon_redemptions", "coupon_redeemed_twice")),
+          ("C2", "M002", "2026-10-05 10:00:00", None,
+           ("coupon_redemptions", "coupon_redeemed_twice")),
+          ("C404", "M001", "2026-10-03 10:00:00", None,
+           ("coupon_redemptions", "unknown_coupon")),
+          ("C5", "M002", FUTURE, None, ("coupon_redemptions", "future_date:redeemed_at")),
+      ])
+
+table("stg_marketing__campaigns",
+      "campaign_id varchar, scenario varchar, channel varchar, start_date date,"
+      " end_date date", [
+          ("CP1", "birthday", "sms", "2026-10-01", "2026-10-07", None),
+          ("CP2", "recall", "ai_call", "2026-10-01", "2026-10-01",
+           ("campaigns", "duplicate_key")),
+          ("CP2", "recall", "ai_call", "2026-10-01", "2026-10-01",
+           ("campaigns", "duplicate_key")),
+          ("CP3", "xmas", "sms", "2026-10-01", "2026-10-07", ("campaigns", "invalid_enum:scenario")),
+          ("CP4", "holiday", "fax", "2026-10-01", "2026-10-07", ("campaigns", "invalid_enum:channel")),
+          ("CP5", "holiday", "sms", "2026-10-07", "2026-10-01", ("campaigns", "invalid_date_range")),
+      ])
+
+table("stg_marketing__campaign_audience",
+      "campaign_id varchar, member_id varchar, audience_group varchar", [
+          ("CP1", "M001", "treatment", None),
+          ("CP1", "M002", "control", None),
+          ("CP1", "M003", "both", ("campaign_audience", "invalid_enum:group")),
+          ("CP404", "M001", "treatment", ("campaign_audience", "unknown_campaign")),
+          ("CP1", "M404", "treatment", ("campaign_audience", "unknown_member")),
+      ])
+
+table("stg_marketing__campaign_touches",
+      "campaign_id varchar, member_id varchar, channel varchar, sent_at timestamp", [
+          ("CP1", "M001", "sms", "2026-10-01 09:00:00", None),
+          ("CP1", "M002", "pigeon", "2026-10-01 09:00:00",
+           ("campaign_touches", "invalid_enum:channel")),
+          ("CP404", "M001", "sms", "2026-10-01 09:00:00",
+           ("campaign_touches", "unknown_campaign")),
+          ("CP1", "M404", "sms", "2026-10-01 09:00:00", ("campaign_touches", "unknown_member")),
+          ("CP1", "M003", "sms", FUTURE, ("campaign_touches", "future_date:sent_at")),
+      ])
+
+table("stg_points__ledger",
+      "entry_id varchar, member_id varchar, occurred_at timestamp, points bigint,"
+      " reason varchar", [
+          ("E1", "M001", "2026-10-01 10:00:00", 150, "purchase", None),
+          ("E2", "M001", "2026-10-01 10:00:00", 10, "adjustment", ("points_ledger", "duplicate_key")),
+          ("E2", "M001", "2026-10-01 10:00:00", 10, "adjustment", ("points_ledger", "duplicate_key")),
+          ("E3", "M001", "2026-10-01 10:00:00", 10, "bonus", ("points_ledger", "invalid_enum:reason")),
+          ("E4", "M404", "2026-10-01 10:00:00", 10, "purchase", ("points_ledger", "unknown_member")),
+          ("E5", "M001", FUTURE, 10, "purchase", ("points_ledger", "future_date:occurred_at")),
+      ])
+
+_KEY = {  # how each dataset spells a row's record key, from the row's values
+    "stg_stores__stores": lambda r: r[0],
+    "stg_crm__members": lambda r: r[0],
+    "stg_pos__order_lines": lambda r: f"{r[0]}|{r[1]}|{r[2]}",
+    "stg_miniapp__orders": lambda r: r[0],
+    "stg_marketing__coupon_templates": lambda r: r[0],
+    "stg_marketing__coupon_issues": lambda r: r[0],
+    "stg_marketing__coupon_redemptions": lambda r: f"{r[0]}|{r[2]}|{r[3] or ''}",
+    "stg_marketing__campaigns": lambda r: r[0],
+    "stg_marketing__campaign_audience": lambda r: f"{r[0]}|{r[1]}",
+    "stg_marketing__campaign_touches": lambda r: f"{r[0]}|{r[1]}|{r[2]}|{r[3]}",
+    "stg_points__ledger": lambda r: r[0],
+}
+
+
+def build_warehouse(directory: Path, planted: bool = True) -> dict:
+    """Create the staging tables (and a raw CRM row holding plain personal data); return
+    the expected flags: (dataset, rule) -> {(record_key, source_file, source_line)}."""
+    expected: dict[tuple, set] = defaultdict(set)
+    con = warehouse.connect(directory)
+    try:
+        con.execute("create schema if not exists staging")
+        for name, (columns, rows) in TABLES.items():
+            rows = rows if planted else [r for r in rows if r[-1] is None]
+            con.execute(f"create or replace table staging.{name} ({columns},"
+                        f" _source_file varchar, _source_line bigint)")
+            source_file = f"{name}.csv"
+            for position, row in enumerate(rows):
+                *values, flag = row
+                line = position + 2
+                con.execute(f"insert into staging.{name} values "
+                            f"({', '.join('?' for _ in range(len(values) + 2))})",
+                            [*values, source_file, line])
+                if flag:
+                    key = _KEY[name](values)
+                    if flag[0] == "order_amounts":
+                        key = f"pos:{values[0]}|{values[1]}"
+                    expected[flag].add((key, source_file, line))
+        # Personal data only raw has: staging hashes and masks it, the checks never read raw.
+        con.execute("insert into raw.crm__members (member_id, mobile, name, updated_at)"
+                    " values ('M001', ?, ?, now())", [RAW_ONLY_MOBILE, RAW_ONLY_NAME])
+    finally:
+        con.close()
+    return dict(expected)
+
+
+def query(directory: Path, sql: str, params=()):
+    con = duckdb.connect(str(directory / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def flags_by_rule(directory: Path, run_id: str) -> dict[tuple, set]:
+    out: dict[tuple, set] = defaultdict(set)
+    for dataset, rule, key, source_file, line in query(
+            directory, "select dataset, rule, record_key, source_file, source_line"
+                       " from meta.dq_row_flags where run_id = ?", [run_id]):
+        out[(dataset, rule)].add((key, source_file, line))
+    return dict(out)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("dq_planted")
+    expected = build_warehouse(directory)
+    result = quality.validate(directory, "run-1", as_of=AS_OF)
+    return directory, expected, result
+
+
+# ---------------------------------------------------------------------------- registry
+
+def test_every_expectation_has_a_rule_a_severity_and_an_action():
+    for dataset in DATASETS.values():
+        suite = dataset.suite()
+        assert suite.expectations, dataset.name
+        for expectation in suite.expectations:
+            meta = expectation.meta
+            assert meta["severity"] in ("error", "warn"), (dataset.name, meta)
+            assert meta["action"] in ("quarantine", "review", None), (dataset.name, meta)
+            assert meta["rule"] and meta["rule"] in expectation.description
+        rules = {e.meta["rule"]: e.meta for e in suite.expectations}
+        if "duplicate_key" in rules:
+            assert rules["duplicate_key"]["severity"] == "error"
+
+
+def test_top_level_expectations_package_is_the_same_code():
+    import expectations
+    import expectations.members
+
+    from memberdw.expectations import members
+
+    assert expectations.members is members
+    assert expectations.DATASETS is DATASETS
+
+
+def test_planted_warehouse_covers_every_rule(planted):
+    """The fixture itself: one planted row (or pair) for every rule of every suite."""
+    _, expected, _ = planted
+    rules = {(d.name, e.meta["rule"]) for d in DATASETS.values() for e in d.suite().expectations}
+    assert set(expected) == rules
+
+
+# ---------------------------------------------------------------------------- row flags
+
+def test_each_planted_row_is_flagged_with_its_rule_key_and_source_line(planted):
+    directory, expected, _ = planted
+    assert flags_by_rule(directory, "run-1") == expected
+
+
+def test_flags_carry_action_severity_and_member(planted):
+    directory, _, _ = planted
+    rows = query(directory, "select dataset, rule, severity, action, record_key, member_id"
+                            " from meta.dq_row_flags where run_id = 'run-1'")
+    by = {(d, r, k): (s, a, m) for d, r, s, a, k, m in rows}
+    assert by[("members", "incomplete_profile", "M004")] == ("warn", "quarantine", "M004")
+    assert by[("members", "duplicate_key", "M011")] == ("error", "quarantine", "M011")
+    assert by[("members", "invalid_enum:tier", "M008")] == ("warn", "review", "M008")
+    assert by[("pos_order_lines", "unknown_member", "S001|P08|1")] == ("warn", "quarantine",
+                                                                        "M404")
+    assert by[("order_amounts", "amount_outlier", "pos:S002|B16")] == ("warn", "review", None)
+    assert by[("coupon_redemptions", "coupon_redeemed_twice", "C2|2026-10-05 10:00:00|")] == (
+        "warn", "review", "M002")
+    assert by[("stores", "duplicate_key", "S003")] == ("error", "quarantine", None)
+    # the erased member with an empty profile is not flagged incomplete
+    assert not [k for d, r, k in by if k == "M005"]
+
+
+# ---------------------------------------------------------------------------- audit table
+
+def test_audit_has_one_row_per_expectation_with_ge_counts(planted):
+    directory, expected, _ = planted
+    rows = query(directory, "select dataset, rule, suite, expectation, column_name, severity,"
+                            " action, success, element_count, unexpected_count,"
+                            " unexpected_percent, exception_message"
+                            " from meta.dq_results where run_id = 'run-1'")
+    by_rule = {(r[0], r[1]): r for r in rows}
+    assert len(by_rule) == len(rows) == sum(len(d.suite().expectations)
+                                            for d in DATASETS.values())
+    row_counts = {d.name: n for d, n in
+                  ((d, query(directory, f"select count(*) from ({d.query})")[0][0])
+                   for d in DATASETS.values())}
+    for (dataset, rule), row in by_rule.items():
+        (_, _, suite, expectation, column, severity, action, success, elements, unexpected,
+         percent, exception) = row
+        assert exception is None, row
+        assert suite == dataset and expectation.startswith("expect_")
+        assert success is False, row  # every rule has a planted row
+        assert unexpected == len(expected[(dataset, rule)]), row
+        if rule == "incomplete_profile":
+            assert elements == row_counts[dataset] - 1  # M005 is erased (row_condition)
+        else:  # rows a rule skips (NULLs, P04 for the sign rules) still count as elements
+            assert elements == row_counts[dataset], row
+        assert percent > 0
+    assert by_rule[("members", "incomplete_profile")][4] == "missing_key_field_share"
+    assert by_rule[("pos_order_lines", "duplicate_key")][4] == "store_code,order_no,line_number"
+    assert by_rule[("members", "duplicate_key")][5:7] == ("error", "quarantine")
+    assert by_rule[("order_amounts", "amount_outlier")][5:7] == ("warn", "review")
+    # the outlier rule sees orders: 24 POS sale tickets (P04 'exchange' and the returns are
+    # not sales) and 6 paid mini-program order rows (O02 'created' and O04 'lost' are not)
+    assert by_rule[("order_amounts", "amount_outlier")][8] == 30
+
+
+# ---------------------------------------------------------------------------- outcome
+
+def test_failed_error_rule_fails_the_run_without_raising(planted):
+    _, _, result = planted
+    assert result.passed is False
+    failed = {(o.dataset, o.rule) for o in result.failed_error_rules}
+    assert failed == {(d, "duplicate_key") for d in
+                      ("members", "pos_order_lines", "miniapp_orders", "coupon_templates",
+                       "coupon_issues", "campaigns", "stores", "points_ledger")}
+    assert result.warn_counts["members/incomplete_profile"] == 1
+    assert result.rows_flagged["members/duplicate_key"] == 2
+    assert result.rows_flagged["order_amounts/amount_outlier"] == 1
+    with pytest.raises(QualityError, match=r"members: duplicate_key failed on 2 of 12 rows"):
+        result.raise_for_errors()
+    json.dumps(result.to_dict())
+
+
+def test_clean_warehouse_passes(tmp_path):
+    assert build_warehouse(tmp_path, planted=False) == {}
+    result = quality.validate(tmp_path, "clean", as_of=AS_OF)
+    assert result.passed and not result.failed_error_rules and not result.warn_counts
+    result.raise_for_errors()
+    assert all(o.success for o in result.outcomes)
+    assert query(tmp_path, "select count(*) from meta.dq_row_flags")[0][0] == 0
+
+
+def test_future_dates_are_relative_to_as_of(tmp_path):
+    build_warehouse(tmp_path, planted=False)
+    result = quality.validate(tmp_path, "early", as_of=date(2026, 10, 2),
+                              datasets=["pos_order_lines"])
+    late = {k for (k,) in query(tmp_path, "select record_key from meta.dq_row_flags"
+                                          " where rule = 'future_date:ordered_at'")}
+    # tickets dated after 2026-10-02 (B03 ... B15, R01) are in the future for that as-of
+    assert "S001|R01|1" in late and "S002|B03|1" in late and "S002|B02|1" not in late
+    assert result.passed
+
+
+# ---------------------------------------------------------------------------- audit face
+
+def test_data_docs_are_built_and_hold_no_plain_personal_data(planted):
+    directory, _, result = planted
+    index = result.data_docs_path
+    assert index == directory / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert index.is_file() and "run-1" in index.read_text(encoding="utf-8")
+    for path in (directory / "gx").rglob("*"):
+        if path.suffix in (".html", ".json", ".yml"):
+            text = path.read_text(encoding="utf-8")
+            assert RAW_ONLY_MOBILE not in text and RAW_ONLY_NAME not in text, path
+    for tbl in ("dq_results", "dq_row_flags"):
+        dump = repr(query(directory, f"select * from meta.{tbl}"))
+        assert RAW_ONLY_MOBILE not in dump and RAW_ONLY_NAME not in dump
+
+
+def test_stored_results_carry_keys_not_values(planted):
+    """exclude_unexpected_values: GE keeps the failing rows' keys, not their values."""
+    directory, _, _ = planted
+    stored = list((directory / "gx" / "uncommitted" / "validations" / "members").rglob("*.json"))
+    assert len(stored) == 1
+    text = stored[0].read_text(encoding="utf-8")
+    assert "partial_unexpected_list" not in text and "diamond" not in text
+    assert "M008" in text  # the key of the invalid tier is there
+
+
+# ---------------------------------------------------------------------------- idempotence
+
+def test_running_twice_with_the_same_run_id_is_idempotent(tmp_path):
+    build_warehouse(tmp_path)
+    quality.validate(tmp_path, "manual__2026-10-14T02:00:00+08:00", as_of=AS_OF)
+    first = query(tmp_path, "select * exclude (flagged_at) from meta.dq_row_flags order by all")
+    first_results = query(tmp_path, "select * exclude (validated_at) from meta.dq_results"
+                                    " order by all")
+    quality.validate(tmp_path, "manual__2026-10-14T02:00:00+08:00", as_of=AS_OF)
+    assert query(tmp_path, "select * exclude (flagged_at) from meta.dq_row_flags"
+                           " order by all") == first
+    assert query(tmp_path, "select * exclude (validated_at) from meta.dq_results"
+                           " order by all") == first_results
+    assert query(tmp_path, "select count(distinct validated_at) from meta.dq_results")[0][0] == 1
+    stored = list((tmp_path / "gx" / "uncommitted" / "validations" / "members").rglob("*.json"))
+    assert len(stored) == 1  # GE's store, too, keeps one result per suite and run_id
+    # another run appends; a run of one dataset replaces only that dataset's rows
+    quality.validate(tmp_path, "run-b", as_of=AS_OF, datasets=["stores"])
+    assert query(tmp_path, "select run_id, count(distinct dataset) from meta.dq_results"
+                           " group by all order by all") == [
+        ("manual__2026-10-14T02:00:00+08:00", len(DATASETS)), ("run-b", 1)]
+
+
+def test_unknown_dataset_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset"):
+        quality.validate(tmp_path, "x", datasets=["nope"])
+
+
+# ---------------------------------------------------------------------------- generated data
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    from memberdw import ingest, pipeline
+    from memberdw.contract import SOURCES
+    from memberdw.generate import generate
+
+    base = tmp_path_factory.mktemp("dq_generated")
+    truth = generate(base / "landing", members=300, days=5, seed=2)
+    con = warehouse.connect(base / "wh")
+    try:
+        for source in SOURCES:
+            ingest.land_source(con, base / "landing", source, run_id="load")
+    finally:
+        con.close()
+    pipeline.transform(base / "wh", select="staging")
+    result = quality.validate(base / "wh", "gen")
+    return base / "wh", truth, result
+
+
+def test_generated_incomplete_profiles_are_exactly_the_flags(generated):
+    directory, truth, result = generated
+    flagged = {k for (k,) in query(directory, "select record_key from meta.dq_row_flags where"
+                                              " run_id = 'gen' and rule = 'incomplete_profile'")}
+    assert truth["incomplete_profiles"] and flagged == set(truth["incomplete_profiles"])
+
+
+def test_generated_amount_outliers_are_flagged(generated):
+    directory, truth, result = generated
+    flagged = {k for (k,) in query(directory, "select record_key from meta.dq_row_flags where"
+                                              " run_id = 'gen' and rule = 'amount_outlier'")}
+    planted = {f"pos:{o['store_code']}|{o['order_no']}" for o in truth["amount_outliers"]}
+    assert planted and planted <= flagged
+    extra = sorted(flagged - planted)  # natural outliers; reported, not asserted
+    print(f"amount_outlier: {len(planted)} planted, {len(extra)} natural: {extra}")
+
+
+def test_generated_data_passes_and_is_fast(generated):
+    _, _, result = generated
+    assert result.passed, [o.describe() for o in result.failed_error_rules]
+    assert result.seconds < 15
