@@ -9,14 +9,15 @@ the design card's layout: from the repository root, ``import expectations`` give
 registry, and ``expectations.members``, ``import expectations.coupons`` etc. are the very
 module objects of ``memberdw.expectations`` (no second copy of any rule).
 
-  members           src/memberdw/expectations/members.py           staging.stg_crm__members
-  pos_order_lines   src/memberdw/expectations/pos_order_lines.py   staging.stg_pos__order_lines
-  miniapp_orders    src/memberdw/expectations/miniapp_orders.py    staging.stg_miniapp__orders
-  coupons           src/memberdw/expectations/coupons.py           coupon templates, issues, redemptions
-  campaigns         src/memberdw/expectations/campaigns.py         campaigns, audience, touches
-  stores            src/memberdw/expectations/stores.py            staging.stg_stores__stores
-  points_ledger     src/memberdw/expectations/points_ledger.py     staging.stg_points__ledger
-  order_amounts     src/memberdw/expectations/order_amounts.py     amount outliers (3 sigma)
+  module (in src/memberdw/expectations/)   datasets it checks
+  members.py           stg_crm__members
+  pos_order_lines.py   stg_pos__order_lines
+  miniapp_orders.py    stg_miniapp__orders
+  coupons.py           stg_marketing__coupon_templates, _coupon_issues, _coupon_redemptions
+  campaigns.py         stg_marketing__campaigns, _campaign_audience, _campaign_touches
+  stores.py            stg_stores__stores
+  points_ledger.py     stg_points__ledger
+  order_amounts.py     amount outliers over POS sale tickets and mini-program orders
 
 Run them with ``memberdw.quality.validate(warehouse_dir, run_id)``.
 """

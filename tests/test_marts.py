@@ -2,6 +2,7 @@
 identity merges, store/channel GMV to the cent, and each member's R, F and M."""
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -20,14 +21,18 @@ WINDOW_DAYS = 365
 def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("marts")
     truth = generate(base / "landing", members=500, days=20, seed=21)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    run = subprocess.run([sys.executable, "-m", "memberdw.cli", "run", "--landing",
-                          str(base / "landing"), "--warehouse", str(base / "wh"),
-                          "--as-of", "2026-10-15"], env=env, capture_output=True, text=True)
+    run = memberdw_run(base / "landing", base / "wh", "--as-of", "2026-10-15")
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     con = duckdb.connect(str(base / "wh" / "warehouse.duckdb"), read_only=True)
-    yield con, truth
+    yield con, truth, base
     con.close()
+
+
+def memberdw_run(landing, warehouse, *extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    return subprocess.run([sys.executable, "-m", "memberdw.cli", "run", "--landing",
+                           str(landing), "--warehouse", str(warehouse), *extra],
+                          env=env, capture_output=True, text=True)
 
 
 def frame(con, sql):
@@ -62,7 +67,7 @@ def latest_members(con):
 
 
 def test_merges_match_an_independent_union_find_and_the_planted_persons(built):
-    con, truth = built
+    con, truth, _ = built
     expected = merged_ids(latest_members(con))
     mapped = dict(con.execute("select source_member_id, member_id from marts.member_id_map"
                               " where source_member_id in (select member_id from"
@@ -101,7 +106,7 @@ def orders_from_raw(con) -> pd.DataFrame:
 
 
 def test_store_and_channel_gmv_agree_to_the_cent(built):
-    con, _ = built
+    con, _, _ = built
     orders = orders_from_raw(con)
     expected = {(k[0], k[1] or ""): Decimal(str(v)).quantize(Decimal("0.01"))
                 for k, v in orders.groupby(["channel", orders.store_code.fillna("")]).gmv.sum().items()}
@@ -137,7 +142,7 @@ def order_owners(con, merged: dict, members: pd.DataFrame) -> dict:
 
 
 def test_each_members_r_f_m_agree_with_a_recomputation(built):
-    con, _ = built
+    con, _, _ = built
     as_of = date(2026, 10, 15)
     members = latest_members(con)
     merged = merged_ids(members)
@@ -160,3 +165,35 @@ def test_each_members_r_f_m_agree_with_a_recomputation(built):
     assert len(rfm) > 50
     assert set(rfm.index) == set(expected.index)
     pd.testing.assert_frame_equal(rfm, expected, check_dtype=False, check_names=False)
+
+
+def test_marts_are_published_whole_and_a_broken_input_leaves_them_untouched(built, tmp_path):
+    con, _, base = built
+    serving = base / "wh" / "marts.duckdb"
+    published = duckdb.connect(str(serving), read_only=True)
+    try:
+        for table in ("dim_members", "fct_orders", "mart_member_rfm", "member_id_map"):
+            assert (published.execute(f"select count(*) from {table}").fetchone()
+                    == con.execute(f"select count(*) from marts.{table}").fetchone())
+        assert published.execute("select as_of_date::varchar from publication").fetchone() == (
+            "2026-10-15",)
+    finally:
+        published.close()
+
+    shutil.copytree(base / "landing", tmp_path / "landing")
+    shutil.copytree(base / "wh", tmp_path / "wh", ignore=shutil.ignore_patterns("airflow"))
+    before = (tmp_path / "wh" / "marts.duckdb").read_bytes()
+    folder = tmp_path / "landing" / "pos" / "order_lines" / "dt=2026-10-21"
+    folder.mkdir()
+    header = ("store_code,order_no,line_no,order_time,member_id,mobile,sku_code,category,"
+              "quantity,unit_price,discount_amount,paid_amount,coupon_code,payment_method,"
+              "order_type,original_order_no")
+    (folder / "pos_S001_20261021.csv").write_text(
+        header + "\nS001,X1,1,2026-10-21 10:00:00,,,K1,饮品,1,10,0,10,,cash,exchange,\n")
+    (folder / "_SUCCESS").touch()
+
+    broken = memberdw_run(tmp_path / "landing", tmp_path / "wh")
+
+    assert broken.returncode == 1
+    assert "FAILED in DAG transform" in broken.stderr and "order_type" in broken.stderr
+    assert (tmp_path / "wh" / "marts.duckdb").read_bytes() == before

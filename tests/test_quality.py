@@ -12,6 +12,7 @@ Data Docs, GE's stored results or the dq tables.
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -171,9 +172,12 @@ table("stg_marketing__campaigns",
            ("campaigns", "duplicate_key")),
           ("CP2", "recall", "ai_call", "2026-10-01", "2026-10-01",
            ("campaigns", "duplicate_key")),
-          ("CP3", "xmas", "sms", "2026-10-01", "2026-10-07", ("campaigns", "invalid_enum:scenario")),
-          ("CP4", "holiday", "fax", "2026-10-01", "2026-10-07", ("campaigns", "invalid_enum:channel")),
-          ("CP5", "holiday", "sms", "2026-10-07", "2026-10-01", ("campaigns", "invalid_date_range")),
+          ("CP3", "xmas", "sms", "2026-10-01", "2026-10-07",
+           ("campaigns", "invalid_enum:scenario")),
+          ("CP4", "holiday", "fax", "2026-10-01", "2026-10-07",
+           ("campaigns", "invalid_enum:channel")),
+          ("CP5", "holiday", "sms", "2026-10-07", "2026-10-01",
+           ("campaigns", "invalid_date_range")),
       ])
 
 table("stg_marketing__campaign_audience",
@@ -200,10 +204,14 @@ table("stg_points__ledger",
       "entry_id varchar, member_id varchar, occurred_at timestamp, points bigint,"
       " reason varchar", [
           ("E1", "M001", "2026-10-01 10:00:00", 150, "purchase", None),
-          ("E2", "M001", "2026-10-01 10:00:00", 10, "adjustment", ("points_ledger", "duplicate_key")),
-          ("E2", "M001", "2026-10-01 10:00:00", 10, "adjustment", ("points_ledger", "duplicate_key")),
-          ("E3", "M001", "2026-10-01 10:00:00", 10, "bonus", ("points_ledger", "invalid_enum:reason")),
-          ("E4", "M404", "2026-10-01 10:00:00", 10, "purchase", ("points_ledger", "unknown_member")),
+          ("E2", "M001", "2026-10-01 10:00:00", 10, "adjustment",
+           ("points_ledger", "duplicate_key")),
+          ("E2", "M001", "2026-10-01 10:00:00", 10, "adjustment",
+           ("points_ledger", "duplicate_key")),
+          ("E3", "M001", "2026-10-01 10:00:00", 10, "bonus",
+           ("points_ledger", "invalid_enum:reason")),
+          ("E4", "M404", "2026-10-01 10:00:00", 10, "purchase",
+           ("points_ledger", "unknown_member")),
           ("E5", "M001", FUTURE, 10, "purchase", ("points_ledger", "future_date:occurred_at")),
       ])
 
@@ -254,7 +262,9 @@ def build_warehouse(directory: Path, planted: bool = True) -> dict:
 
 
 def query(directory: Path, sql: str, params=()):
-    con = duckdb.connect(str(directory / "warehouse.duckdb"), read_only=True)
+    # Not read_only: dbt (in-process, in the generated-data fixture) may still hold the file
+    # open read-write, and DuckDB refuses a second connection with another configuration.
+    con = duckdb.connect(str(directory / "warehouse.duckdb"))
     try:
         return con.execute(sql, list(params)).fetchall()
     finally:
@@ -478,7 +488,14 @@ def generated(tmp_path_factory):
             ingest.land_source(con, base / "landing", source, run_id="load")
     finally:
         con.close()
-    pipeline.transform(base / "wh", select="staging")
+    before = os.environ.get("MEMBERDW_WAREHOUSE_DIR")
+    try:
+        pipeline.transform(base / "wh", select="staging")  # sets MEMBERDW_WAREHOUSE_DIR
+    finally:
+        if before is None:
+            os.environ.pop("MEMBERDW_WAREHOUSE_DIR", None)
+        else:
+            os.environ["MEMBERDW_WAREHOUSE_DIR"] = before
     result = quality.validate(base / "wh", "gen")
     return base / "wh", truth, result
 

@@ -84,7 +84,8 @@ def transform_dag():
     @dag(dag_id="transform", schedule=[raw_asset(s) for s in SOURCES], start_date=START,
          catchup=False, max_active_runs=1, params=_params(), tags=["transform"],
          default_args={"retries": RETRIES, "retry_delay": pendulum.duration(minutes=1)},
-         doc_md="Build staging, then the marts, once every source has landed.")
+         doc_md="Build staging, then the marts; publish them to the serving file only if every"
+                " check passed (write-audit-publish). Runs once every source has landed.")
     def transform():
         @task(pool=WRITER_POOL)
         def build_staging(params=None):
@@ -92,13 +93,19 @@ def transform_dag():
 
             pipeline.transform(params["warehouse_dir"], select="tag:staging")
 
-        @task(outlets=[MARTS_ASSET], pool=WRITER_POOL)
+        @task(pool=WRITER_POOL)
         def build_marts(params=None):
             from memberdw import pipeline
 
             pipeline.transform(params["warehouse_dir"], select="tag:marts",
                                as_of=params.get("as_of"))
 
-        build_staging() >> build_marts()
+        @task(outlets=[MARTS_ASSET], pool=WRITER_POOL)
+        def publish(params=None, run_id=None):
+            from memberdw import pipeline
+
+            pipeline.publish(params["warehouse_dir"], run_id=run_id)
+
+        build_staging() >> build_marts() >> publish()
 
     return transform()

@@ -17,6 +17,7 @@ from memberdw import ingest, warehouse
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVING_FILE = "marts.duckdb"
 DBT_PROJECT_DIR = Path(os.environ.get("MEMBERDW_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"))
 
 
@@ -63,6 +64,41 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None) 
             if str(node.status) in ("error", "fail"):
                 failed.append(f"{node.node.name}: {node.message}")
         raise PipelineError("dbt build failed: " + ("; ".join(failed) or str(result.exception)))
+
+
+def publish(warehouse_dir: str | Path, run_id: str | None = None) -> Path:
+    """Copy the marts to the serving file ``<warehouse>/marts.duckdb``, atomically.
+
+    Runs only after every error-level check passed (write-audit-publish). The copy is
+    written beside the serving file and renamed over it, so a BI tool sees the old file
+    or the new one, never a half-written one; the pipeline never holds it open.
+    """
+    warehouse_dir = Path(warehouse_dir)
+    serving = warehouse_dir / SERVING_FILE
+    staged = warehouse_dir / f".{SERVING_FILE}.{os.getpid()}.tmp"
+    staged.unlink(missing_ok=True)
+    con = warehouse.connect(warehouse_dir)
+    try:
+        tables = [t for (t,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+            " and table_catalog = current_database() order by 1").fetchall()]
+        if not tables:
+            raise PipelineError("nothing to publish: the working warehouse has no marts")
+        con.execute(f"attach '{staged}' as serving")
+        # The serving file's own name is its catalog, so its tables live in `main`:
+        # `select * from fct_orders` and `marts.fct_orders` both work for a BI tool.
+        for table in tables:
+            con.execute(f"create table serving.main.{table} as select * from marts.{table}")
+        con.execute("create table serving.main.publication as select now() as published_at,"
+                    " ? as run_id, (select as_of_date from intermediate.int_as_of_date)"
+                    " as as_of_date", [run_id])
+        con.execute("detach serving")
+        os.replace(staged, serving)
+    finally:
+        con.close()
+        staged.unlink(missing_ok=True)
+    log.info("published %d marts to %s", len(tables), serving)
+    return serving
 
 
 def summary(warehouse_dir: str | Path, run_ids: list[str] | None = None) -> dict:

@@ -242,12 +242,23 @@ def _context(warehouse_dir: Path):
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="file", project_root_dir=str(warehouse_dir))
+    changed = False
     bars = context.variables.progress_bars  # an object when just set, a dict when read back
     bars = bars if isinstance(bars, dict) else vars(bars) if bars is not None else {}
     if bars.get("globally", True) or bars.get("metric_calculations", True):
+        # no tqdm bars in task logs
         context.variables.progress_bars = ProgressBarsConfig(globally=False,
                                                              metric_calculations=False)
+        changed = True
+    sites = context.variables.data_docs_sites or {}
+    for site in sites.values():
+        if site.get("show_how_to_buttons", True):  # GE's tutorial links and newsletter footer
+            site["show_how_to_buttons"] = False
+            changed = True
+    if changed:
+        context.variables.data_docs_sites = sites
         context.variables.save()
+        context = gx.get_context(mode="file", project_root_dir=str(warehouse_dir))
     return context
 
 

@@ -49,7 +49,8 @@ def expectations():
               rule="duplicate_key", severity=ERROR, action=QUARANTINE,
               why="member_id identifies one member."),
         check(gxe.ExpectColumnValuesToBeBetween, column="missing_key_field_share",
-              max_value=MAX_MISSING_SHARE, row_condition=Column("is_deleted") == False,  # noqa: E712
+              max_value=MAX_MISSING_SHARE,
+              row_condition=Column("is_deleted") == False,  # noqa: E712 (builds a condition)
               rule="incomplete_profile", severity=WARN, action=QUARANTINE,
               why="A member missing more than 20% of the 10 key fields of landing.md "
                   "(erased members aside) leaves member-level marts."),
