@@ -183,17 +183,19 @@ def test_marts_are_published_whole_and_a_broken_input_leaves_them_untouched(buil
     shutil.copytree(base / "landing", tmp_path / "landing")
     shutil.copytree(base / "wh", tmp_path / "wh", ignore=shutil.ignore_patterns("airflow"))
     before = (tmp_path / "wh" / "marts.duckdb").read_bytes()
-    folder = tmp_path / "landing" / "pos" / "order_lines" / "dt=2026-10-21"
+    # a stores snapshot that lists a store twice: the current state is ambiguous
+    stores = tmp_path / "landing" / "stores" / "stores"
+    newest = sorted(stores.glob("dt=*/*.csv"))[-1].read_text(encoding="utf-8").splitlines()
+    folder = stores / "dt=2026-10-25"
     folder.mkdir()
-    header = ("store_code,order_no,line_no,order_time,member_id,mobile,sku_code,category,"
-              "quantity,unit_price,discount_amount,paid_amount,coupon_code,payment_method,"
-              "order_type,original_order_no")
-    (folder / "pos_S001_20261021.csv").write_text(
-        header + "\nS001,X1,1,2026-10-21 10:00:00,,,K1,饮品,1,10,0,10,,cash,exchange,\n")
+    (folder / "stores_20261025.csv").write_text(
+        "\n".join(newest + [newest[1]]) + "\n", encoding="utf-8")
     (folder / "_SUCCESS").touch()
 
     broken = memberdw_run(tmp_path / "landing", tmp_path / "wh")
 
     assert broken.returncode == 1
-    assert "FAILED in DAG transform" in broken.stderr and "order_type" in broken.stderr
+    assert "FAILED in DAG transform" in broken.stderr, broken.stderr[-3000:]
+    # staging's own uniqueness test stops it, before Great Expectations and the marts
+    assert "unique_stg_stores__stores_store_code" in broken.stderr
     assert (tmp_path / "wh" / "marts.duckdb").read_bytes() == before

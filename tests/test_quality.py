@@ -251,7 +251,7 @@ def build_warehouse(directory: Path, planted: bool = True) -> dict:
                 if flag:
                     key = _KEY[name](values)
                     if flag[0] == "order_amounts":
-                        key = f"pos:{values[0]}|{values[1]}"
+                        key = f"pos:{values[0]}:{values[1]}"  # fct_orders.order_id
                     expected[flag].add((key, source_file, line))
         # Personal data only raw has: staging hashes and masks it, the checks never read raw.
         con.execute("insert into raw.crm__members (member_id, mobile, name, updated_at)"
@@ -304,7 +304,8 @@ def test_every_expectation_has_a_rule_a_severity_and_an_action():
             assert rules["duplicate_key"]["severity"] == "error"
 
 
-def test_top_level_expectations_package_is_the_same_code():
+def test_top_level_expectations_package_is_the_same_code(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     import expectations
     import expectations.members
 
@@ -338,7 +339,7 @@ def test_flags_carry_action_severity_and_member(planted):
     assert by[("members", "invalid_enum:tier", "M008")] == ("warn", "review", "M008")
     assert by[("pos_order_lines", "unknown_member", "S001|P08|1")] == ("warn", "quarantine",
                                                                         "M404")
-    assert by[("order_amounts", "amount_outlier", "pos:S002|B16")] == ("warn", "review", None)
+    assert by[("order_amounts", "amount_outlier", "pos:S002:B16")] == ("warn", "review", None)
     assert by[("coupon_redemptions", "coupon_redeemed_twice", "C2|2026-10-05 10:00:00|")] == (
         "warn", "review", "M002")
     assert by[("stores", "duplicate_key", "S003")] == ("error", "quarantine", None)
@@ -511,7 +512,7 @@ def test_generated_amount_outliers_are_flagged(generated):
     directory, truth, result = generated
     flagged = {k for (k,) in query(directory, "select record_key from meta.dq_row_flags where"
                                               " run_id = 'gen' and rule = 'amount_outlier'")}
-    planted = {f"pos:{o['store_code']}|{o['order_no']}" for o in truth["amount_outliers"]}
+    planted = {f"pos:{o['store_code']}:{o['order_no']}" for o in truth["amount_outliers"]}
     assert planted and planted <= flagged
     extra = sorted(flagged - planted)  # natural outliers; reported, not asserted
     print(f"amount_outlier: {len(planted)} planted, {len(extra)} natural: {extra}")
@@ -521,3 +522,9 @@ def test_generated_data_passes_and_is_fast(generated):
     _, _, result = generated
     assert result.passed, [o.describe() for o in result.failed_error_rules]
     assert result.seconds < 15
+
+
+def test_missing_staging_model_names_the_dataset(tmp_path):
+    warehouse.connect(tmp_path).close()
+    with pytest.raises(RuntimeError, match=r"dataset stores \(staging.stg_stores__stores\)"):
+        quality.validate(tmp_path, "x", datasets=["stores"])

@@ -71,6 +71,9 @@ def _print_summary(warehouse_dir: Path, run_ids: list[str], seconds: float) -> N
     if s["rejects_by_reason"]:
         print("quarantined by reason: " + ", ".join(
             f"{reason} {n}" for reason, n in s["rejects_by_reason"].items()))
+    if s["flagged_by_rule"]:
+        print("flagged by Great Expectations: " + ", ".join(
+            f"{rule} {n}" for rule, n in s["flagged_by_rule"].items()))
     for folder in s["skipped_folders"]:
         print(f"skipped (not loaded): {folder}")
     print(f"time: {seconds:.1f} s")

@@ -94,6 +94,18 @@ def transform_dag():
             pipeline.transform(params["warehouse_dir"], select="tag:staging")
 
         @task(pool=WRITER_POOL)
+        def validate(params=None, run_id=None):
+            """Great Expectations on staging: row flags for the marts, audit rows, Data
+            Docs; an error-severity failure stops the run before anything is published."""
+            from pathlib import Path
+
+            from memberdw import quality
+
+            result = quality.validate(Path(params["warehouse_dir"]), run_id=run_id,
+                                      as_of=params.get("as_of"))
+            result.raise_for_errors()
+
+        @task(pool=WRITER_POOL)
         def build_marts(params=None):
             from memberdw import pipeline
 
@@ -106,6 +118,6 @@ def transform_dag():
 
             pipeline.publish(params["warehouse_dir"], run_id=run_id)
 
-        build_staging() >> build_marts() >> publish()
+        build_staging() >> validate() >> build_marts() >> publish()
 
     return transform()

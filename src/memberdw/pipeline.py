@@ -120,6 +120,9 @@ def summary(warehouse_dir: str | Path, run_ids: list[str] | None = None) -> dict
         skipped = con.execute(
             f"select distinct folder, reason from meta.skipped_folders {where}"
             f" order by folder", params).fetchall()
+        flagged = con.execute(
+            f"select rule || ' (' || action || ')', count(*) from meta.dq_row_flags {where}"
+            f" group by all order by count(*) desc, 1", params).fetchall()
     finally:
         con.close()
     return {
@@ -129,4 +132,5 @@ def summary(warehouse_dir: str | Path, run_ids: list[str] | None = None) -> dict
         "rows_rejected": sum(f[4] for f in files),
         "rejects_by_reason": dict(reasons),
         "skipped_folders": [f"{folder} ({reason})" for folder, reason in skipped],
+        "flagged_by_rule": dict(flagged),
     }

@@ -59,7 +59,24 @@ create table if not exists meta.skipped_folders (
     reason varchar not null,
     recorded_at timestamptz not null default now()
 );
--- Great Expectations verdicts on single rows (memberdw.quality): quarantine or review.
+-- Great Expectations results (memberdw.quality): one row per expectation per run ...
+create table if not exists meta.dq_results (
+    run_id varchar not null,
+    validated_at timestamptz not null,
+    suite varchar not null,
+    dataset varchar not null,
+    expectation varchar not null,       -- GE expectation type
+    rule varchar not null,              -- stable rule name, e.g. invalid_enum:tier
+    column_name varchar,                -- column, or columns joined by ','
+    severity varchar not null,          -- error, warn
+    action varchar,                     -- quarantine, review, or NULL
+    success boolean not null,
+    element_count bigint,
+    unexpected_count bigint,
+    unexpected_percent double,          -- of the non-null values checked (GE's definition)
+    exception_message varchar           -- the expectation could not be evaluated
+);
+-- ... and its verdicts on single rows: quarantine or review.
 create table if not exists meta.dq_row_flags (
     run_id varchar not null,
     dataset varchar not null,

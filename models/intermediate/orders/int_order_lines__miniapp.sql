@@ -1,8 +1,16 @@
 -- Items of paid mini-program orders, one row per item; a refunded order also gets its
--- refund: the same lines negated, under order_id '<order>:refund'.
+-- refund: the same lines negated, under order_id '<order>:refund'. Orders Great
+-- Expectations quarantined stay out (listed in meta.dq_row_flags).
 with
 
 orders as (select * from {{ ref('stg_miniapp__orders') }}),
+flags as (select * from {{ ref('int_quality_flags') }}),
+
+quarantined_orders as (
+    select record_key as order_id
+    from flags
+    where dataset = 'miniapp_orders' and action = 'quarantine'
+),
 
 paid_orders as (
     select
@@ -10,7 +18,9 @@ paid_orders as (
         status,
         items
     from orders
-    where status in ('paid', 'shipped', 'completed', 'refunded')
+    where
+        status in ('paid', 'shipped', 'completed', 'refunded')
+        and order_id not in (select quarantined_orders.order_id from quarantined_orders)
 ),
 
 item_positions as (

@@ -1,8 +1,10 @@
 -- One row per paid mini-program order (ordered at payment), plus one 'refund' row per
--- refunded order at its refund time: GMV is net of refunds, like POS returns.
+-- refunded order at its refund time: GMV is net of refunds, like POS returns. Orders
+-- Great Expectations quarantined stay out (listed in meta.dq_row_flags).
 with
 
 orders as (select * from {{ ref('stg_miniapp__orders') }}),
+flags as (select * from {{ ref('int_quality_flags') }}),
 lines as (select * from {{ ref('int_order_lines__miniapp') }}),
 id_map as (select * from {{ ref('int_member_id_map') }}),
 members as (select * from {{ ref('stg_crm__members') }}),
@@ -60,7 +62,13 @@ paid_orders as (
     left join id_map on orders.member_id = id_map.source_member_id
     left join member_by_unionid on orders.unionid_hash = member_by_unionid.unionid_hash
     left join member_by_openid on orders.openid_hash = member_by_openid.openid_hash
-    where orders.status in ('paid', 'shipped', 'completed', 'refunded')
+    where
+        orders.status in ('paid', 'shipped', 'completed', 'refunded')
+        and orders.order_id not in (
+            select flags.record_key
+            from flags
+            where flags.dataset = 'miniapp_orders' and flags.action = 'quarantine'
+        )
 ),
 
 sales_and_refunds as (

@@ -2,7 +2,7 @@
 -- mobile the cashier typed, when that mobile belongs to a known member.
 with
 
-lines as (select * from {{ ref('stg_pos__order_lines') }}),
+lines as (select * from {{ ref('int_order_lines__pos') }}),
 id_map as (select * from {{ ref('int_member_id_map') }}),
 members as (select * from {{ ref('stg_crm__members') }}),
 

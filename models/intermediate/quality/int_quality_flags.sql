@@ -1,12 +1,14 @@
--- The row flags of the newest Great Expectations run (memberdw.quality writes them).
+-- The row flags of the newest Great Expectations run (memberdw.quality writes them); a
+-- run that flagged nothing has no flags, so the newest run comes from the results.
 with
 
+results as (select * from {{ source('meta', 'dq_results') }}),
 flags as (select * from {{ source('meta', 'dq_row_flags') }}),
 
 newest_run as (
     select run_id
-    from flags
-    order by flagged_at desc
+    from results
+    order by validated_at desc
     limit 1
 ),
 

@@ -1,6 +1,6 @@
 with
 
-pos_lines as (select * from {{ ref('stg_pos__order_lines') }}),
+pos_lines as (select * from {{ ref('int_order_lines__pos') }}),
 miniapp_lines as (select * from {{ ref('int_order_lines__miniapp') }}),
 
 unioned as (

@@ -9,8 +9,9 @@ created_at (Asia/Shanghai). The z-score uses the sample standard deviation; a st
 of one order, or of equal amounts, has none (NULL, not checked). With n orders in a group
 |z| cannot exceed (n-1)/sqrt(n), so groups of ten orders or fewer never flag.
 
-The record key is the order: ``pos:<store_code>|<order_no>`` or ``miniapp:<order_id>``;
-a ticket's source line is that of its first line.
+The record key is the order, spelled as ``fct_orders.order_id`` spells it (the marts join
+the flags on it): ``pos:<store_code>:<order_no>`` or ``mp:<order_id>``; a ticket's source
+line is that of its first line.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ with
 
 pos_tickets as (
     select
-        'pos:' || store_code || '|' || order_no as record_key,
+        'pos:' || store_code || ':' || order_no as record_key,
         max(member_id) as member_id,
         'pos' as channel,
         store_code,
@@ -41,7 +42,7 @@ pos_tickets as (
 
 miniapp_orders as (
     select
-        'miniapp:' || order_id as record_key,
+        'mp:' || order_id as record_key,
         member_id,
         'miniapp' as channel,
         store_code,
