@@ -23,12 +23,23 @@ hashed or masked. They select only the columns the rules need (no hashes at all)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
+
+import yaml
 
 import great_expectations as gx
 from great_expectations.expectations import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
+
+@functools.cache
+def dbt_vars() -> dict:
+    """The project's thresholds: dbt vars in dbt_project.yml are their one home."""
+    from memberdw.pipeline import DBT_PROJECT_DIR
+
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+
 
 ERROR = "error"   # the run's output must not be published while this fails
 WARN = "warn"     # recorded and flagged; the run goes on

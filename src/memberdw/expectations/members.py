@@ -15,12 +15,12 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from memberdw.expectations.base import (
-    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known,
+    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, dbt_vars, known,
 )
 
 KEY_FIELDS = ["mobile_hash", "unionid_hash", "name_masked", "gender", "birth_month", "city",
               "registered_at", "register_channel", "register_store_code", "tier"]
-MAX_MISSING_SHARE = 0.2
+MAX_MISSING_SHARE = dbt_vars()["incomplete_profile_max_missing_share"]
 
 QUERY = f"""
 select

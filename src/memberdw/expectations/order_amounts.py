@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from memberdw.expectations.base import REVIEW, WARN, Dataset, check
+from memberdw.expectations.base import REVIEW, WARN, Dataset, check, dbt_vars
 
-MAX_SIGMA = 3
+MAX_SIGMA = dbt_vars()["outlier_sigma"]
 
 QUERY = """
 with
