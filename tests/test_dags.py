@@ -48,3 +48,13 @@ def test_dag_files_stay_thin(path):
                   if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
     assert len(statements) <= 2
     assert all(isinstance(s, (ast.ImportFrom, ast.Expr)) for s in statements)
+
+
+def test_transform_publishes_only_after_validation_and_marts(dag_bag):
+    """Write-audit-publish: each step runs only when the one before succeeded."""
+    dag = dag_bag.dags["transform"]
+    order = ["build_staging", "validate", "build_marts", "publish"]
+    for before, after in zip(order, order[1:]):
+        assert dag.get_task(after).upstream_task_ids == {before}
+        assert dag.get_task(after).trigger_rule == "all_success"
+    assert [a.name for a in dag.get_task("publish").outlets] == ["memberdw_marts"]
