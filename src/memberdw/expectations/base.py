@@ -30,6 +30,7 @@ from typing import Callable
 import yaml
 
 import great_expectations as gx
+import great_expectations.expectations as gxe
 from great_expectations.expectations import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
 
@@ -88,6 +89,12 @@ def check(expectation: type[Expectation], *, rule: str, severity: str,
     description = f"{rule} ({severity}, {action or 'no row action'}): {why}"
     return expectation(meta={"rule": rule, "severity": severity, "action": action},
                        severity=_GX_SEVERITY[severity], description=description, **kwargs)
+
+
+def known_reference(subject: str, *, severity: str, action: str | None, why: str) -> Expectation:
+    """Rule ``unknown_<subject>``: the row's ``is_known_<subject>`` (see ``known``) is true."""
+    return check(gxe.ExpectColumnValuesToBeInSet, column=f"is_known_{subject}", value_set=[True],
+                 rule=f"unknown_{subject}", severity=severity, action=action, why=why)
 
 
 def known(column: str, relation: str, key: str | None = None) -> str:

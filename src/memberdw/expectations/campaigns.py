@@ -5,7 +5,7 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from memberdw.expectations.base import (
-    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known,
+    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known, known_reference,
 )
 
 CAMPAIGNS_QUERY = """
@@ -75,11 +75,9 @@ def audience_expectations():
               value_set=ENUMS["audience_group"],
               rule="invalid_enum:group", severity=WARN, action=QUARANTINE,
               why="group is treatment or control; without it the member cannot enter lift."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_campaign", value_set=[True],
-              rule="unknown_campaign", severity=WARN, action=QUARANTINE,
+        known_reference("campaign", severity=WARN, action=QUARANTINE,
               why="campaign_id is a campaign of the current campaign list."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_member", value_set=[True],
-              rule="unknown_member", severity=WARN, action=QUARANTINE,
+        known_reference("member", severity=WARN, action=QUARANTINE,
               why="member_id is a CRM member."),
     ]
 
@@ -90,11 +88,9 @@ def touch_expectations():
               value_set=ENUMS["touch_channel"],
               rule="invalid_enum:channel", severity=WARN, action=REVIEW,
               why="channel is one of the contract's touch channels."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_campaign", value_set=[True],
-              rule="unknown_campaign", severity=WARN, action=QUARANTINE,
+        known_reference("campaign", severity=WARN, action=QUARANTINE,
               why="campaign_id is a campaign of the current campaign list."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_member", value_set=[True],
-              rule="unknown_member", severity=WARN, action=QUARANTINE,
+        known_reference("member", severity=WARN, action=QUARANTINE,
               why="member_id is a CRM member."),
         check(gxe.ExpectColumnValuesToBeBetween, column="sent_at",
               max_value={"$PARAMETER": FUTURE_BOUND}, strict_max=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from memberdw.expectations.base import (
-    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known,
+    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known, known_reference,
 )
 
 TEMPLATES_QUERY = """
@@ -67,11 +67,9 @@ def issue_expectations():
         check(gxe.ExpectColumnValuesToBeUnique, column="coupon_code",
               rule="duplicate_key", severity=ERROR, action=QUARANTINE,
               why="A coupon code is issued once."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_template", value_set=[True],
-              rule="unknown_template", severity=WARN, action=REVIEW,
+        known_reference("template", severity=WARN, action=REVIEW,
               why="template_id is a template of the current template list."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_member", value_set=[True],
-              rule="unknown_member", severity=WARN, action=QUARANTINE,
+        known_reference("member", severity=WARN, action=QUARANTINE,
               why="member_id, when given, is a CRM member."),
         check(gxe.ExpectColumnValuesToBeBetween, column="issued_at",
               max_value={"$PARAMETER": FUTURE_BOUND}, strict_max=True,

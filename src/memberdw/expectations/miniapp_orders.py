@@ -5,7 +5,7 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from memberdw.expectations.base import (
-    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, WARN, Dataset, check, known,
+    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, WARN, Dataset, check, known, known_reference,
 )
 
 QUERY = f"""
@@ -34,11 +34,9 @@ def expectations():
               rule="invalid_enum:status", severity=WARN, action=QUARANTINE,
               why="status is one of the contract's order states; with another one it is "
                   "unknown whether the order counts as paid."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_store", value_set=[True],
-              rule="unknown_store", severity=WARN, action=QUARANTINE,
+        known_reference("store", severity=WARN, action=QUARANTINE,
               why="store_code is empty or a store of the current store list."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_member", value_set=[True],
-              rule="unknown_member", severity=WARN, action=QUARANTINE,
+        known_reference("member", severity=WARN, action=QUARANTINE,
               why="member_id, when given, is a CRM member."),
         check(gxe.ExpectColumnValuesToBeBetween, column="created_at",
               max_value={"$PARAMETER": FUTURE_BOUND}, strict_max=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from memberdw.expectations.base import (
-    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known,
+    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known, known_reference,
 )
 
 QUERY = f"""
@@ -31,8 +31,7 @@ def expectations():
               value_set=ENUMS["points_reason"],
               rule="invalid_enum:reason", severity=WARN, action=REVIEW,
               why="reason is one of the contract's ledger reasons."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_member", value_set=[True],
-              rule="unknown_member", severity=WARN, action=QUARANTINE,
+        known_reference("member", severity=WARN, action=QUARANTINE,
               why="member_id is a CRM member."),
         check(gxe.ExpectColumnValuesToBeBetween, column="occurred_at",
               max_value={"$PARAMETER": FUTURE_BOUND}, strict_max=True,

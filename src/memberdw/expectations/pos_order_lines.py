@@ -10,7 +10,7 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 
 from memberdw.expectations.base import (
-    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known,
+    ENUMS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, check, known, known_reference,
 )
 
 
@@ -72,11 +72,9 @@ def expectations():
               ignore_row_if="either_value_is_missing",
               rule="amount_sign_mismatch", severity=WARN, action=QUARANTINE,
               why="A sale line is not paid a negative amount, a return line not a positive one."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_store", value_set=[True],
-              rule="unknown_store", severity=WARN, action=QUARANTINE,
+        known_reference("store", severity=WARN, action=QUARANTINE,
               why="store_code is a store of the current store list."),
-        check(gxe.ExpectColumnValuesToBeInSet, column="is_known_member", value_set=[True],
-              rule="unknown_member", severity=WARN, action=QUARANTINE,
+        known_reference("member", severity=WARN, action=QUARANTINE,
               why="member_id, when given, is a CRM member."),
         check(gxe.ExpectColumnValuesToBeBetween, column="ordered_at",
               max_value={"$PARAMETER": FUTURE_BOUND}, strict_max=True,
