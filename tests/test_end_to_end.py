@@ -9,7 +9,6 @@ file and ends with the same raw tables as the all-at-once run.
 
 import duckdb
 import hashlib
-import json
 import os
 import shutil
 import subprocess

@@ -7,7 +7,7 @@ these, so a rule lives in exactly one place and runs vectorised inside DuckDB.
 
 from __future__ import annotations
 
-from memberdw.contract import Column, Entity
+from memberdw.contract import Entity
 
 MONEY_RE = r"-?\d{1,16}(\.\d{1,2})?"
 INT_RE = r"-?\d{1,18}"
@@ -144,7 +144,3 @@ def typed_select(entity: Entity, text_of) -> tuple[list[str], str, str]:
 
 def raw_columns_ddl(entity: Entity) -> str:
     return ", ".join(f"{quote(c.name)} {SQL_TYPE_BY_KIND[c.kind]}" for c in entity.columns)
-
-
-def column(entity: Entity, name: str) -> Column:
-    return next(c for c in entity.columns if c.name == name)

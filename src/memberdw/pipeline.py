@@ -114,9 +114,9 @@ def summary(warehouse_dir: str | Path, run_ids: list[str] | None = None) -> dict
             f" coalesce(sum(rows_rejected), 0) from meta.load_ledger {where}"
             f" group by status order by status", params).fetchall()
         reasons = con.execute(
-            f"select q.reason, count(*) from meta.quarantine q"
-            f" join meta.load_ledger l using (load_id) {where.replace('run_id', 'l.run_id')}"
-            f" group by q.reason order by count(*) desc, q.reason", params).fetchall()
+            f"select reason, count(*) from meta.quarantine"
+            f" where load_id in (select load_id from meta.load_ledger {where})"
+            f" group by reason order by count(*) desc, reason", params).fetchall()
         skipped = con.execute(
             f"select distinct folder, reason from meta.skipped_folders {where}"
             f" order by folder", params).fetchall()

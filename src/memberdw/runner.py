@@ -13,10 +13,10 @@ import logging
 import os
 import sys
 import time
-
-import structlog
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import structlog
 
 from memberdw.pipeline import REPO_ROOT
 
