@@ -5,14 +5,16 @@ seen are loaded together, one transaction per batch: typed rows go to
 ``raw.<source>__<entity>`` (append-only, with source file and line), rows that do not
 parse go to ``meta.quarantine`` with a reason code, and one ledger row per file records
 its sha256, encoding and counts. Per file, rows read = rows loaded + rows rejected, always.
-The same bytes under another name are recorded as a duplicate and load nothing.
+The same bytes under another name are recorded as a duplicate and load nothing. Nothing in
+the landing root is ignored without a record: folders and files that are not deliveries go
+to ``meta.skipped_folders``, files that cannot be read at all are quarantined line by line.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import itertools
 import logging
 import re
 import tempfile
@@ -24,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from memberdw import parsing, warehouse
-from memberdw.contract import Entity, entities_of
+from memberdw.contract import SOURCES, Entity, entities_of
 from memberdw.parsing import quote
 
 log = logging.getLogger(__name__)
@@ -34,16 +36,48 @@ SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json")}
 # New files of an entity load together, one transaction per this many bytes.
 BATCH_BYTES = 256 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
+# Encodings the contract does not allow, recognised by their byte order mark.
+FOREIGN_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+                (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+# Root entries that belong to no source are recorded by this source's run only, once.
+ROOT_OWNER = SOURCES[0]
+# Columns of a CSV copy framed by this module (see ``_csv_input``): the record's number in
+# the delivered file, and for a record that does not frame, its reason and text.
+FRAMED = ("_source_line", "_fault", "_raw")
+# RFC 4180 fields: a quoted field (possessive, so an unterminated quote fails in one scan),
+# or anything up to the next comma or line end (a quote inside it is kept as text).
+QUOTED_FIELD = re.compile(r'"((?:[^"]++|"")*+)"')
+UNQUOTED_FIELD = re.compile(r"[^,\r\n]*")
+LINE_END = re.compile(r"\r\n|\n|\r")
 
 
 class IngestError(RuntimeError):
     """A file or folder the loader cannot take at all."""
 
 
+class _FileFault(Exception):
+    """A fault of a whole file's framing (a bare ``\\r`` line end): no line can be trusted."""
+
+
 @dataclass
 class Decoded:
-    encoding: str  # what the file was read as: utf-8, utf-8-sig or gb18030
+    encoding: str  # what the file was read as: utf-8, utf-8-sig, gb18030, or what it is
     text: str
+    fault: str | None = None  # why the file cannot be read at all, if it cannot
+    note: str | None = None
+
+
+@dataclass
+class Record:
+    """One CSV record: its number (header = 1, like DuckDB's), its fields (None if it does
+    not frame), its text."""
+
+    line: int
+    fields: list[str] | None
+    fault: str | None
+    raw: str
 
 
 @dataclass
@@ -68,32 +102,147 @@ class LoadReport:
 def decode(data: bytes) -> Decoded | None:
     """Detect a file's encoding: UTF-8 (BOM or not), else GB18030; None if neither fits.
 
-    Undecodable bytes are never replaced: a file that is neither is rejected whole.
+    Undecodable bytes are never replaced: a file that is neither is rejected whole. A file
+    that is UTF-8 but for a damaged character is not taken for GB18030 (which decodes most
+    byte soup): its valid UTF-8 sequences give it away.
     """
     if data.startswith(BOM):
         try:
             return Decoded("utf-8-sig", data[len(BOM):].decode("utf-8"))
         except UnicodeDecodeError:
             return None
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return Decoded(encoding, data.decode(encoding))
-        except UnicodeDecodeError:
-            continue
+    try:
+        return Decoded("utf-8", data.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    utf8_bytes = sum(len(m) for m in UTF8_SEQUENCE.findall(data))
+    if utf8_bytes >= 8 and utf8_bytes >= 0.9 * sum(b > 127 for b in data):
+        return None
+    try:
+        # GB18030 has a BOM of its own; like UTF-8's it is not part of the text.
+        return Decoded("gb18030", data.decode("gb18030").removeprefix("\ufeff"))
+    except UnicodeDecodeError:
+        return None
+
+
+def foreign_encoding(data: bytes) -> str | None:
+    """UTF-16/32 by their BOM, or UTF-16 without one by the NUL byte beside every ASCII
+    character of its (ASCII) header."""
+    for bom, encoding in FOREIGN_BOMS:
+        if data.startswith(bom):
+            return encoding
+    head = data[:64]
+    if len(head) >= 4 and 0 not in head[0::2] and head[1::2].count(0) >= len(head) // 4:
+        return "utf-16-le"
+    if len(head) >= 4 and 0 not in head[1::2] and head[0::2].count(0) >= len(head) // 4:
+        return "utf-16-be"
     return None
+
+
+def examine(data: bytes, fmt: str) -> Decoded:
+    """Decode a file and say what, if anything, makes it unreadable as a whole."""
+    if encoding := foreign_encoding(data):
+        text = data.decode(encoding, errors="backslashreplace").removeprefix("\ufeff")
+        return Decoded(encoding, text, "unsupported_encoding",
+                       f"{encoding}: the contract allows UTF-8 (with or without BOM) or GB18030")
+    decoded = decode(data)
+    if decoded is None:
+        return Decoded("undecodable", data.decode("utf-8", errors="backslashreplace"),
+                       "undecodable_bytes", "neither UTF-8 nor GB18030")
+    text = decoded.text
+    if "\0" in text:
+        decoded.fault = "nul_bytes"
+        decoded.note = f"a NUL byte on line {text.count(chr(10), 0, text.index(chr(0))) + 1}"
+    elif text.count("\r") != text.count("\r\n") and (fmt == "jsonl" or not _csv_frames(text)):
+        decoded.fault = "bare_cr_line_ends"
+        decoded.note = "lines end in a bare \\r; the contract allows \\n or \\r\\n"
+    return decoded
+
+
+def physical_lines(text: str) -> list[str]:
+    """The lines a person sees: split at \\r\\n, \\n or \\r; a final line end starts no line."""
+    lines = LINE_END.split(text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def csv_records(text: str):
+    """Frame RFC 4180 text into Records, header first.
+
+    A record that does not frame (a quote that never closes, text after a closing quote)
+    is the line it starts on, and framing goes on at the next line: one broken quote never
+    swallows the rows after it. Records are numbered like DuckDB's, header = 1: the line
+    number unless a quoted field holds a newline. A bare ``\\r`` outside quotes raises
+    ``_FileFault``.
+    """
+    pos, line, end = 0, 1, len(text)
+    while pos < end:
+        start, fields, fault = pos, [], None
+        while True:
+            if text.startswith('"', pos):
+                match = QUOTED_FIELD.match(text, pos)
+                if match is None:
+                    fault = "csv_unterminated_quote"
+                    break
+                fields.append(match.group(1).replace('""', '"'))
+            else:
+                match = UNQUOTED_FIELD.match(text, pos)
+                fields.append(match.group())
+            pos = match.end()
+            if text.startswith(",", pos):
+                pos += 1
+            elif pos == end or text.startswith(("\r\n", "\n"), pos):
+                break
+            elif text.startswith("\r", pos):
+                raise _FileFault("bare_cr_line_ends")
+            else:
+                fault = "csv_unquoted_value"
+                break
+        if fault:
+            newline = text.find("\n", start)
+            pos = end if newline < 0 else newline + 1
+            yield Record(line, None, fault, text[start:pos].rstrip("\r\n"))
+            line += 1
+            continue
+        raw = text[start:pos]
+        pos += 2 if text.startswith("\r\n", pos) else 1
+        yield Record(line, fields, "blank_line" if raw == "" else None, raw)
+        line += 1
+
+
+def _csv_frames(text: str) -> bool:
+    """False if a bare \\r ends a line of the text (outside any quoted field)."""
+    if '"' not in text:
+        return False
+    try:
+        for _ in csv_records(text):
+            pass
+    except _FileFault:
+        return False
+    return True
+
+
+def _regular_csv(text: str, columns: int) -> bool:
+    """No quotes, one kind of line end, every line with one comma fewer than the header
+    has columns: DuckDB's reader frames such a file exactly as a person does (blank lines,
+    a trailing delimiter or an unterminated quote it would silently drop or swallow)."""
+    if '"' in text:
+        return False
+    if "\r" in text and not text.count("\r\n") == text.count("\n") == text.count("\r"):
+        return False
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return set(map(str.count, lines, itertools.repeat(","))) == {columns - 1}
 
 
 def complete_folders(root: Path, entity: Entity, as_of: date | None):
     """Yield (dt, folder) of complete folders; report the rest as (folder, reason)."""
     base = root / entity.source / entity.name
     ready, skipped = [], []
-    if not base.is_dir():
-        return ready, skipped
-    for folder in sorted(base.iterdir()):
+    for folder in _listing(base):
         rel = folder.relative_to(root).as_posix()
         if not folder.is_dir():
-            if not folder.name.startswith((".", "_")):
-                skipped.append((rel, "file_outside_dt_folder"))
+            skipped.append((rel, "file_outside_dt_folder"))
             continue
         match = DT_FOLDER.fullmatch(folder.name)
         try:
@@ -117,24 +266,47 @@ def land_source(con: duckdb.DuckDBPyConnection, root: Path, source: str,
     run_id = run_id or uuid.uuid4().hex
     report = LoadReport()
     entities = entities_of(source)
-    if (root / source).is_dir():
-        known = {e.name for e in entities}
-        for folder in sorted((root / source).iterdir()):
-            if folder.name not in known and not folder.name.startswith((".", "_")):
-                rel = folder.relative_to(root).as_posix()
-                warehouse.record_skip(con, run_id, rel, "unknown_entity")
-                report.skipped_folders.append((rel, "unknown_entity"))
+
+    def skip(path: Path, reason: str) -> None:
+        rel = path.relative_to(root).as_posix()
+        warehouse.record_skip(con, run_id, rel, reason)
+        log.warning("skipped %s: %s", rel, reason)
+        report.skipped_folders.append((rel, reason))
+
+    if source == ROOT_OWNER:
+        for entry in _listing(root):
+            if not entry.is_dir():
+                skip(entry, "file_outside_dt_folder")
+            elif entry.name not in SOURCES:
+                skip(entry, "unknown_source")
+    known = {e.name for e in entities}
+    for entry in _listing(root / source):
+        if not entry.is_dir():
+            skip(entry, "file_outside_dt_folder")
+        elif entry.name not in known:
+            skip(entry, "unknown_entity")
     for entity in entities:
         ready, skipped = complete_folders(root, entity, as_of)
         for folder, reason in skipped:
-            warehouse.record_skip(con, run_id, folder, reason)
-            log.warning("skipped %s: %s", folder, reason)
-        report.skipped_folders += skipped
-        files = [(dt, path) for dt, folder in ready for path in sorted(
-            p for p in folder.iterdir() if p.is_file() and not p.name.startswith(("_", ".")))]
+            skip(root / folder, reason)
+        files = []
+        for dt, folder in ready:
+            for path in sorted(folder.iterdir()):
+                if path.is_dir():
+                    skip(path, "unexpected_directory")
+                elif path.name != "_SUCCESS":
+                    files.append((dt, path))
         for batch in _batches(con, root, entity, files, run_id):
             report.add(_land_batch(con, entity, batch))
     return report
+
+
+def _listing(folder: Path) -> list[Path]:
+    """A folder's entries, without the names ``_`` or ``.`` mark as not data (markers such
+    as the generator's ``_truth.json``, ``.DS_Store``); inside a dt folder every entry counts."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_")))
 
 
 @dataclass
@@ -178,10 +350,12 @@ def _batches(con, root: Path, entity: Entity, files, run_id: str):
         elif sha in loaded:
             ledger.status = "duplicate"
             ledger.duplicate_of, ledger.content_load_id = loaded[sha]
-        elif not path.name.endswith(SUFFIXES[entity.format]):
-            ledger.status, ledger.note = "rejected", f"unexpected_file_type: expected {entity.format}"
+        elif (not path.name.endswith(SUFFIXES[entity.format])
+              or path.name.startswith((".", "_"))):
+            ledger.status = "rejected"
+            ledger.note = f"unexpected_file_type: expected {entity.format}"
         else:
-            delivery.decoded = decode(data)
+            delivery.decoded = examine(data, entity.format)
             loaded[sha] = (rel, ledger.load_id)
         shas_by_path.setdefault(rel, set()).add(sha)
         batch.append(delivery)
@@ -194,34 +368,40 @@ def _batches(con, root: Path, entity: Entity, files, run_id: str):
 
 
 def _land_batch(con, entity: Entity, batch: list[_Delivery]) -> LoadReport:
-    """Load a batch of files in one transaction: raw rows, quarantine rows, ledger rows."""
+    """Load a batch of files in one transaction: raw rows, quarantine rows, ledger rows.
+
+    CSV files are read into temporary tables just before the transaction: a statement that
+    fails aborts DuckDB's transaction, and a file its reader fails on must not take the
+    other files of the batch with it (see ``_read_csv_groups``).
+    """
     report = LoadReport()
     to_read = [d for d in batch if d.ledger.status == "pending"]
-    with warehouse.transaction(con), tempfile.TemporaryDirectory() as tmp:
-        readable: dict[str, _Delivery] = {}
-        for i, d in enumerate(to_read):
-            if d.decoded is None:
-                d.ledger.encoding = "undecodable"
-                text = d.path.read_bytes().decode("utf-8", errors="backslashreplace")
-                _reject_all_lines(con, entity, d, _write_utf8(Path(tmp) / f"{i}.txt", text),
-                                  "undecodable_bytes")
-                continue
-            d.ledger.encoding = d.decoded.encoding
-            read_path = (d.path if d.decoded.encoding == "utf-8"
-                         else _write_utf8(Path(tmp) / f"{i}.txt", d.decoded.text))
-            readable[str(read_path)] = d
+    for d in to_read:
+        d.ledger.encoding = d.decoded.encoding
+        if d.decoded.fault:
+            d.ledger.note = f"{d.decoded.fault}: {d.decoded.note}"
+    with tempfile.TemporaryDirectory() as tmp:
         if entity.format == "csv":
-            _load_csv(con, entity, readable)
-        else:
-            _load_jsonl(con, entity, readable)
-        for d in batch:
-            ledger = d.ledger
-            if ledger.status == "pending":
-                ledger.status = "loaded"
-                if ledger.rows_read != ledger.rows_loaded + ledger.rows_rejected:
-                    raise IngestError(f"{ledger.file_path}: rows do not reconcile: {ledger}")
-            warehouse.insert_ledger(con, ledger)
-            report.add(report_of(ledger))
+            inputs = {}
+            for i, d in enumerate(to_read):
+                read = _csv_input(entity, d, Path(tmp) / f"{i}.csv")
+                if read is not None:
+                    inputs[read[0]] = (read[1], d)
+            groups = _read_csv_groups(con, entity, inputs, Path(tmp))
+        with warehouse.transaction(con):
+            if entity.format == "csv":
+                for group in groups:
+                    _insert_csv_group(con, entity, group)
+            else:
+                _load_jsonl(con, entity, to_read, Path(tmp))
+            for d in batch:
+                ledger = d.ledger
+                if ledger.status == "pending":
+                    ledger.status = "loaded"
+                    if ledger.rows_read != ledger.rows_loaded + ledger.rows_rejected:
+                        raise IngestError(f"{ledger.file_path}: rows do not reconcile: {ledger}")
+                warehouse.insert_ledger(con, ledger)
+                report.add(report_of(ledger))
     return report
 
 
@@ -264,11 +444,6 @@ def _lines_sql(paths) -> str:
     )"""
 
 
-def _header(text: str) -> list[str]:
-    first = text.split("\n", 1)[0].rstrip("\r")
-    return next(csv.reader(io.StringIO(first)), [])
-
-
 def _read_csv_sql(paths, header: list[str], rejects: str) -> str:
     columns = "{" + ", ".join(f"{_string_literal(h)}: 'VARCHAR'" for h in header) + "}"
     return (
@@ -279,66 +454,166 @@ def _read_csv_sql(paths, header: list[str], rejects: str) -> str:
     )
 
 
-def _load_csv(con, entity: Entity, readable: dict[str, _Delivery]) -> None:
-    """CSV files whose header is the contract's, grouped by column order, one read each."""
-    by_header: dict[tuple[str, ...], list[str]] = {}
-    expected = set(entity.column_names)
-    for read_path, d in readable.items():
-        header = _header(d.decoded.text)
-        if len(header) != len(set(header)) or set(header) != expected:
-            missing = sorted(expected - set(header))
-            extra = sorted(set(header) - expected)
-            d.ledger.note = f"header_mismatch: missing {missing}, unexpected {extra}"
-            _reject_all_lines(con, entity, d, Path(read_path), "header_mismatch")
-        else:
-            by_header.setdefault(tuple(header), []).append(read_path)
-    for header, paths in by_header.items():
-        group = {p: readable[p] for p in paths}
-        rejects = f"rej_{uuid.uuid4().hex[:12]}"
+def _csv_input(entity: Entity, d: _Delivery, out: Path):
+    """(path DuckDB reads, header to read it with) of a CSV file; None if it has no rows.
+
+    A regular file (``_regular_csv``) is read as delivered, or from a UTF-8 copy. Any other
+    is framed here and copied with one record per line and the ``FRAMED`` columns: each
+    record's number in the delivered file and, for a record that does not frame or a
+    file that cannot be read at all, the reason and the delivered text. So every line of
+    every file is accounted for by the same batched read and insert.
+    """
+    decoded, expected = d.decoded, entity.column_names
+    if decoded.fault:
+        lines = enumerate(physical_lines(decoded.text)[1:], 2)
+        return _write_framed(out, expected, ((n, None, decoded.fault, t) for n, t in lines))
+    if decoded.text == "":
+        d.ledger.status, d.ledger.note = "rejected", "empty_file: not even a header row"
+        return None
+    records = csv_records(decoded.text)
+    first = next(records)
+    header = first.fields or []
+    if first.fault or sorted(header) != sorted(expected):
+        d.ledger.note = (f"header_mismatch: missing {sorted(set(expected) - set(header))},"
+                         f" unexpected {sorted(set(header) - set(expected))},"
+                         f" duplicated {sorted({h for h in header if header.count(h) > 1})}")
+        return _write_framed(out, expected,
+                             ((r.line, None, "header_mismatch", r.raw) for r in records))
+    if _regular_csv(decoded.text, len(header)):
+        path = d.path if decoded.encoding == "utf-8" else _write_utf8(out, decoded.text)
+        return str(path), tuple(header)
+
+    def framed():
+        for r in records:
+            fault = r.fault
+            if fault is None and len(r.fields) != len(header):
+                fault = ("csv_missing_columns" if len(r.fields) < len(header)
+                         else "csv_too_many_columns")
+            yield r.line, None if fault else r.fields, fault, r.raw
+
+    return _write_framed(out, header, framed())
+
+
+def _write_framed(out: Path, header, rows) -> tuple[str, tuple[str, ...]]:
+    """Write (line, fields or None, fault, delivered text) rows as a ``FRAMED`` CSV copy."""
+    header = tuple(header) + FRAMED
+    blank = [""] * (len(header) - len(FRAMED))
+    with out.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow(header)
+        for line, fields, fault, raw in rows:
+            writer.writerow((blank if fields is None else fields)
+                            + [line, fault or "", raw if fault else ""])
+    return str(out), header
+
+
+@dataclass
+class _CsvGroup:
+    """Files read by one ``read_csv`` into ``<table>_rows`` and ``<table>_rejects``."""
+
+    header: tuple[str, ...]
+    files: dict[str, _Delivery]  # by the path DuckDB read
+    table: str = field(default_factory=lambda: f"csv_{uuid.uuid4().hex[:12]}")
+
+
+def _read_csv_groups(con, entity: Entity, inputs: dict, tmp: Path) -> list[_CsvGroup]:
+    """Read the files, one ``read_csv`` per header order, outside the batch's transaction.
+
+    Should DuckDB's reader fail on a group, its files are read one by one, and a file it
+    cannot read at all is quarantined line by line (``csv_unreadable``, the reader's error
+    in the ledger note): one bad file never stops the others.
+    """
+    by_header: dict[tuple[str, ...], dict[str, _Delivery]] = {}
+    for path, (header, d) in inputs.items():
+        by_header.setdefault(header, {})[path] = d
+    pending = [_CsvGroup(header, files) for header, files in by_header.items()]
+    groups = []
+    while pending:
+        group = pending.pop()
+        try:
+            _read_csv_group(con, group)
+        except duckdb.Error as error:
+            if len(group.files) > 1:
+                pending += [_CsvGroup(group.header, {p: d}) for p, d in group.files.items()]
+                continue
+            ((path, d),) = group.files.items()
+            if FRAMED[0] in group.header:
+                raise  # a copy written by ``_write_framed``: a fault of ours, not of the file
+            log.warning("%s: DuckDB cannot read it: %s", d.ledger.file_path, error)
+            d.ledger.note = "csv_unreadable: " + str(error).splitlines()[0]
+            lines = enumerate(physical_lines(d.decoded.text)[1:], 2)
+            path, header = _write_framed(tmp / f"{group.table}.csv", entity.column_names,
+                                         ((n, None, "csv_unreadable", t) for n, t in lines))
+            pending.append(_CsvGroup(header, {path: d}))
+            continue
+        groups.append(group)
+    return groups
+
+
+def _read_csv_group(con, group: _CsvGroup) -> None:
+    rejects = f"{group.table}_rej"
+    try:
         # Row ids of uncommitted rows are not positions, so number the rows while reading.
-        con.execute(f"create or replace temp table csv_rows as select row_number() over ()"
-                    f" as row_index, * from {_read_csv_sql(paths, list(header), rejects)}")
+        con.execute(f"create temp table {group.table}_rows as select row_number() over ()"
+                    f" as row_index, * from"
+                    f" {_read_csv_sql(list(group.files), list(group.header), rejects)}")
         con.execute(
-            f"create or replace temp table csv_rejects as select s.file_path as _file, e.line,"
+            f"create temp table {group.table}_rejects as select s.file_path as _file, e.line,"
             f" min(e.error_type) as error_type,"
             f" min(trim(e.csv_line, chr(10) || chr(13))) as csv_line"
             f" from {rejects}_errors e join {rejects}_scans s using (scan_id, file_id)"
             f" group by s.file_path, e.line")
-        con.execute(f"drop table {rejects}_errors; drop table {rejects}_scans")
+    finally:
+        con.execute(f"drop table if exists {rejects}_errors; drop table if exists {rejects}_scans")
+
+
+def _insert_csv_group(con, entity: Entity, group: _CsvGroup) -> None:
+    """Type a group's rows into raw and quarantine; count them onto each file's ledger row."""
+    rows, rejects = f"{group.table}_rows", f"{group.table}_rejects"
+    record = csv_record_sql(entity)
+    if FRAMED[0] in group.header:
+        con.execute(f"create or replace temp table parsed_input as"
+                    f" select _source_line::bigint as line, * from {rows}")
+        insert_typed(con, entity, group.files, lambda c: quote(c.name),
+                     record_sql=f"case when nullif(_fault, '') is null then {record}::varchar"
+                                f" else coalesce(_raw, '') end",
+                     structural_reason="nullif(_fault, '')")
+    else:
         # DuckDB reports a rejected record's number (header = 1); accepted records fill the
         # numbers in between, in file order.
-        con.execute("""
+        con.execute(f"""
             create or replace temp table parsed_input as
             with per_file as (
-                select _file, count(*) as accepted from csv_rows group by _file
+                select _file, count(*) as accepted from {rows} group by _file
             ),
             numbers as (
                 select p._file,
                        unnest(generate_series(2, 1 + p.accepted + (
-                           select count(*) from csv_rejects r where r._file = p._file))) as line
+                           select count(*) from {rejects} r where r._file = p._file))) as line
                 from per_file p
             ),
             accepted_lines as (
                 select _file, line, row_number() over (partition by _file order by line) as k
-                from numbers anti join csv_rejects using (_file, line)
+                from numbers anti join {rejects} using (_file, line)
             ),
             accepted_rows as (
                 select *, row_index - min(row_index) over (partition by _file) + 1 as k
-                from csv_rows
+                from {rows}
             )
             select accepted_lines.line, accepted_rows.*
             from accepted_rows join accepted_lines using (_file, k)
         """)
-        insert_typed(con, entity, group, lambda c: quote(c.name), record_sql=csv_record_sql(entity))
-        structural = con.execute(
-            "insert into meta.quarantine select f.load_id, ?, ?, f.file_path, r.line,"
-            " 'csv_' || lower(replace(r.error_type, ' ', '_')), null, r.csv_line, now()"
-            " from csv_rejects r join batch_files f on f.read_path = r._file"
-            " returning source_file", [entity.source, entity.name]).fetchall()
-        by_path = {d.ledger.file_path: d.ledger for d in group.values()}
-        for (file_path,) in structural:
-            by_path[file_path].rows_read += 1
-            by_path[file_path].rows_rejected += 1
+        insert_typed(con, entity, group.files, lambda c: quote(c.name), record_sql=record)
+    structural = con.execute(
+        "insert into meta.quarantine select f.load_id, ?, ?, f.file_path, r.line,"
+        " 'csv_' || lower(replace(r.error_type, ' ', '_')), null, r.csv_line, now()"
+        f" from {rejects} r join batch_files f on f.read_path = r._file"
+        " returning source_file", [entity.source, entity.name]).fetchall()
+    by_path = {d.ledger.file_path: d.ledger for d in group.files.values()}
+    for (file_path,) in structural:
+        by_path[file_path].rows_read += 1
+        by_path[file_path].rows_rejected += 1
+    con.execute(f"drop table {rows}; drop table {rejects}")
 
 
 def csv_record_sql(entity: Entity) -> str:
@@ -347,7 +622,16 @@ def csv_record_sql(entity: Entity) -> str:
     return f"to_json(struct_pack({fields}))"
 
 
-def _load_jsonl(con, entity: Entity, readable: dict[str, _Delivery]) -> None:
+def _load_jsonl(con, entity: Entity, deliveries: list[_Delivery], tmp: Path) -> None:
+    readable: dict[str, _Delivery] = {}
+    for i, d in enumerate(deliveries):
+        if d.decoded.fault:
+            lines = "".join(line + "\n" for line in physical_lines(d.decoded.text))
+            _reject_all_lines(con, entity, d, _write_utf8(tmp / f"{i}.txt", lines), d.decoded.fault)
+        elif d.decoded.encoding == "utf-8":
+            readable[str(d.path)] = d
+        else:
+            readable[str(_write_utf8(tmp / f"{i}.txt", d.decoded.text))] = d
     if not readable:
         return
     con.execute(f"""
@@ -362,7 +646,8 @@ def _load_jsonl(con, entity: Entity, readable: dict[str, _Delivery]) -> None:
         return f"json_extract_string(j, {path_})"
 
     insert_typed(con, entity, readable, text_of, record_sql="text",
-                 structural_reason="case when coalesce(json_type(j) <> 'OBJECT', true)"
+                 structural_reason="case when text = '' then 'blank_line'"
+                                   " when coalesce(json_type(j) <> 'OBJECT', true)"
                                    " then 'invalid_json' end")
 
 
@@ -409,13 +694,12 @@ def insert_typed(con, entity: Entity, files: dict[str, _Delivery | warehouse.Led
 
 
 def _reject_all_lines(con, entity: Entity, delivery: _Delivery, path: Path, reason: str) -> None:
-    """Quarantine every data line of a file the loader cannot take as a whole."""
+    """Quarantine every line of a JSON Lines file the loader cannot take as a whole (CSV
+    files take the same way as their other rows, see ``_csv_input``)."""
     ledger = delivery.ledger
-    skip_header = 1 if entity.format == "csv" else 0
     (rows,) = con.execute(f"""
         insert into meta.quarantine
         select ?, ?, ?, ?, line, ?, null, text, now() from {_lines_sql([path])}
-        where line > {skip_header}
     """, [ledger.load_id, entity.source, entity.name, ledger.file_path, reason]).fetchone()
     ledger.rows_read += rows
     ledger.rows_rejected += rows
