@@ -1,35 +1,74 @@
-"""The cleaning-rule suites (Great Expectations, written in code), one module per checked
-dataset -- re-exported from ``memberdw.expectations``, where they live.
+"""The cleaning rules of metrics.md, one module per checked dataset; ``memberdw.quality``
+runs them with Great Expectations against the working warehouse.
 
-Why there: the suites must be importable by every process that runs them (Airflow tasks,
-``memberdw run``, the Docker image, pytest), and only ``src/memberdw`` is installed
-(``pyproject.toml`` packages ``src/``); a top-level package would need ``sys.path`` edits
-in the runner. So the code lives in ``src/memberdw/expectations/`` and this package keeps
-the design card's layout: from the repository root, ``import expectations`` gives the
-registry, and ``expectations.members``, ``import expectations.coupons`` etc. are the very
-module objects of ``memberdw.expectations`` (no second copy of any rule).
+  members             staging.stg_crm__members
+  pos_order_lines     staging.stg_pos__order_lines
+  miniapp_orders      staging.stg_miniapp__orders
+  coupons             coupon_templates, coupon_issues, coupon_redemptions
+  campaigns           campaigns, campaign_audience, campaign_touches
+  stores              staging.stg_stores__stores
+  points_ledger       staging.stg_points__ledger
+  order_amounts       amount outliers over POS tickets and mini-program orders
 
-  module (in src/memberdw/expectations/)   datasets it checks
-  members.py           stg_crm__members
-  pos_order_lines.py   stg_pos__order_lines
-  miniapp_orders.py    stg_miniapp__orders
-  coupons.py           stg_marketing__coupon_templates, _coupon_issues, _coupon_redemptions
-  campaigns.py         stg_marketing__campaigns, _campaign_audience, _campaign_touches
-  stores.py            stg_stores__stores
-  points_ledger.py     stg_points__ledger
-  order_amounts.py     amount outliers over POS sale tickets and mini-program orders
+This package is the one owner of dataset names, rule names, their actions and record-key
+formats. The dbt models read them from ``dbt_project/macros/dq_registry.sql``, which
+``render_dbt_registry()`` generates from here (``python -m expectations`` rewrites it);
+``memberdw.quality`` refuses to validate while that file is stale, and the dbt macros
+refuse a dataset or rule name the registry does not know, so a rename cannot silently stop
+a rule from filtering.
 
-Run them with ``memberdw.quality.validate(warehouse_dir, run_id)``.
+Importing this package is cheap (no Great Expectations import): the suites are built from
+these rules by ``memberdw.quality``.
 """
 
-import sys as _sys
+from __future__ import annotations
 
-import memberdw.expectations as _impl
-from memberdw.expectations import *  # noqa: F401,F403
-from memberdw.expectations import __all__  # noqa: F401
+import json
+from pathlib import Path
 
-for _module in _impl.MODULES:
-    _short = _module.__name__.rsplit(".", 1)[1]
-    _sys.modules[f"{__name__}.{_short}"] = _module
-_sys.modules[f"{__name__}.base"] = _impl.base
-del _module, _short
+from expectations import (
+    campaigns, coupons, members, miniapp_orders, order_amounts, points_ledger,
+    pos_order_lines, stores,
+)
+from expectations.base import (
+    BOOKKEEPING_COLUMNS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, Rule,
+)
+
+MODULES = (members, pos_order_lines, miniapp_orders, coupons, campaigns, stores,
+           points_ledger, order_amounts)
+
+#: Every checked dataset by name, in the order they are validated.
+DATASETS: dict[str, Dataset] = {d.name: d for m in MODULES for d in m.DATASETS}
+
+DBT_REGISTRY = Path(__file__).resolve().parents[1] / "dbt_project" / "macros" / "dq_registry.sql"
+
+
+def registry() -> dict:
+    """dataset -> {record_key: SQL, rules: {rule: action}}: what the dbt models need."""
+    return {name: {"record_key": ds.record_key,
+                   "rules": {r.name: r.action or "none" for r in ds.checked_rules()}}
+            for name, ds in DATASETS.items()}
+
+
+def render_dbt_registry() -> str:
+    body = json.dumps(registry(), indent=4, ensure_ascii=False, sort_keys=True)
+    return (
+        "{#- GENERATED from the package `expectations` by `python -m expectations`: do not\n"
+        "    edit. The datasets, record keys and rules (with their row action) of the\n"
+        "    Great Expectations suites, for the dq_* macros in dq.sql. -#}\n"
+        "{% macro dq_registry() -%}\n"
+        f"{{{{ return({body}) }}}}\n"
+        "{%- endmacro %}\n")
+
+
+def check_dbt_registry() -> None:
+    """Raise if the generated dbt registry does not match the suites."""
+    current = DBT_REGISTRY.read_text(encoding="utf-8") if DBT_REGISTRY.exists() else ""
+    if current != render_dbt_registry():
+        raise RuntimeError(f"{DBT_REGISTRY} is stale: the suites changed; run "
+                           "`python -m expectations` and commit the file")
+
+
+__all__ = ["BOOKKEEPING_COLUMNS", "DATASETS", "Dataset", "ERROR", "FUTURE_BOUND", "MODULES",
+           "QUARANTINE", "REVIEW", "Rule", "WARN", "check_dbt_registry", "registry",
+           "render_dbt_registry"]

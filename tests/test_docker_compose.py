@@ -202,7 +202,8 @@ def test_code_mounts_overlay_the_image_copy_and_exist_in_the_repo(compose, env):
     common = compose["x-airflow-common"]
     root = image_repo_root()
     binds = [(s, t, ro) for s, t, ro in mounts(common) if s.startswith((".", "/", "$"))]
-    assert {s for s, _, _ in binds} >= {"./dags", "./src", "./models", "./dbt_project"}
+    assert {s for s, _, _ in binds} >= {"./dags", "./src", "./expectations", "./models",
+                                        "./dbt_project"}
     for source, target, read_only in binds:
         path = default_of(source)
         if path == LANDING_DEFAULT:

@@ -8,6 +8,11 @@
 {%- endmacro %}
 
 {#- The newest version of each key: row 1 of `order_by` within `partition_by`. -#}
+{#- How many rows of the same delivered file (load) share this key: 1 as it should be. -#}
+{% macro copies_in_delivery(partition_by) -%}
+    count(*) over (partition by {{ partition_by }}, _load_id)
+{%- endmacro %}
+
 {% macro version_rank(partition_by, order_by) -%}
     row_number() over (partition by {{ partition_by }} order by {{ order_by }})
 {%- endmacro %}

@@ -1,24 +1,27 @@
-"""Data quality: run the cleaning-rule suites of ``memberdw.expectations`` against the
-working warehouse, keep every result for audit and land the failing rows themselves.
+"""Data quality: run the cleaning rules of the package ``expectations`` with Great
+Expectations inside the working DuckDB file, keep every result for audit and land the
+failing rows themselves.
 
-``validate(warehouse_dir, run_id)`` reads each dataset's query (``staging.*`` only) into a
-pandas DataFrame with DuckDB and validates it through Great Expectations' pandas path (GE's
-SQL path does not work with DuckDB): one file-backed GE context under
-``<warehouse_dir>/gx/``, one dataframe asset, validation definition and checkpoint per
-dataset, Data Docs built there as static HTML. It then writes, in one transaction:
+``validate(warehouse_dir, run_id)``:
 
-  meta.dq_results     one row per expectation and run: the audit table (append-only; a
-                      re-run of the same run_id replaces that run's rows)
+1. materialises each dataset's query (``staging.*`` only) as a table ``dq.<dataset>``;
+2. has Great Expectations evaluate every rule as SQL through its SQL datasource on the
+   working file (duckdb-engine; see ``_duckdb_needs_a_persisted_connection``): one file-
+   backed GE context under ``<warehouse_dir>/gx/``, one query asset, validation definition
+   and checkpoint per dataset, one ``UnexpectedRowsExpectation`` per rule, Data Docs built
+   there as static HTML;
+3. collects the failing rows of every failed rule with a row action inside DuckDB, with
+   the rule's own condition (``insert into meta.dq_row_flags select ... where <fails>``),
+   so nothing but counts ever reaches Python and memory stays flat in data size;
+4. writes, in one transaction:
+
+  meta.dq_results     one row per rule and run: the audit table (append-only; a re-run of
+                      the same run_id replaces that run's rows)
   meta.dq_row_flags   the failing rows of every rule with a row action: ``quarantine``
-                      (leaves the marts it would distort) or ``review`` (kept, listed)
+                      (the row leaves the facts) or ``review`` (kept, flagged, listed)
 
-The failing rows come from GE (COMPLETE result format with ``unexpected_index_column_names``
-= the record key, member_id, source file and line), not from a second query. GE is told to
-leave out the failing *values* (``exclude_unexpected_values``): stored results and Data Docs
-carry record keys and source lines only.
-
-Cost: importing Great Expectations takes ~3 s once per process; a 2000-member, 14-day
-warehouse then validates in ~2-3 s (12 datasets, 48 expectations, Data Docs included).
+GE is asked for counts only (result format BASIC): stored results and Data Docs carry the
+rules' SQL and counts, never row values.
 
 A failed ``error`` rule does not raise here: the result says so (``passed``) and the caller
 decides, e.g. with ``result.raise_for_errors()``.
@@ -26,6 +29,7 @@ decides, e.g. with ``result.raise_for_errors()``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -133,7 +137,7 @@ def future_bound(as_of: date | str | None = None) -> datetime:
 
 def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
              datasets: list[str] | None = None) -> QualityResult:
-    """Validate ``datasets`` (default: all of ``memberdw.expectations.DATASETS``) in
+    """Validate ``datasets`` (default: all of ``expectations.DATASETS``) in
     ``<warehouse_dir>/warehouse.duckdb``; record results and flagged rows for ``run_id``
     (replacing what an earlier call with the same run_id recorded for these datasets)
     and build the Data Docs under ``<warehouse_dir>/gx/``."""
@@ -142,69 +146,99 @@ def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
         raise ValueError("run_id is required")
     warehouse_dir = Path(warehouse_dir)
 
-    import great_expectations as gx
-
-    from memberdw.expectations import BOOKKEEPING_COLUMNS, DATASETS, FUTURE_BOUND
+    from expectations import DATASETS, check_dbt_registry
 
     names = list(DATASETS) if datasets is None else list(dict.fromkeys(datasets))
     unknown = [n for n in names if n not in DATASETS]
     if unknown or not names:
         raise ValueError(f"unknown dataset(s) {unknown or names}; known: {list(DATASETS)}")
+    check_dbt_registry()
     selected = [DATASETS[n] for n in names]
-    bound = future_bound(as_of)
+    bound = future_bound(as_of).isoformat(sep=" ")
     validated_at = datetime.now(timezone.utc)
 
+    # GE opens the file through its own connection, with another configuration than
+    # ours, which DuckDB allows only one at a time: materialise, close, let GE count,
+    # close, then write.
     con = warehouse.connect(warehouse_dir)
     try:
-        context = _context(warehouse_dir)
-        _forget_run(context, run_id, {ds.suite_name for ds in selected})
-        result_format = {
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": BOOKKEEPING_COLUMNS,
-            "exclude_unexpected_values": True,
-            "return_unexpected_index_query": False,
-            "partial_unexpected_count": 0,
-        }
-        gx_run_id = gx.RunIdentifier(run_name=run_id, run_time=validated_at)
-        outcomes: list[RuleOutcome] = []
-        flags: list[dict] = []
-        result_ids = []
-        for ds in selected:
-            try:
-                frame = con.execute(ds.query).df()
-            except duckdb.Error as exc:  # e.g. a staging model not built: say which
-                raise RuntimeError(f"data quality: cannot read dataset {ds.name} "
-                                   f"({ds.relation}): {exc}") from exc
-            checkpoint = _checkpoint(context, ds, result_format)
-            checkpoint_result = checkpoint.run(
-                batch_parameters={"dataframe": frame}, run_id=gx_run_id,
-                expectation_parameters={FUTURE_BOUND: bound})
-            del frame
-            for result_id, suite_result in checkpoint_result.run_results.items():
-                result_ids.append(result_id)
-                for result in suite_result.results:
-                    outcome = _outcome(ds, result)
-                    outcomes.append(outcome)
-                    if not outcome.success and outcome.action:
-                        flags.extend(_flags(run_id, ds.name, outcome, result, validated_at))
-
-        docs = _build_docs(context, result_ids, [ds.suite_name for ds in selected])
-        flag_frame = _flag_frame(flags)
-        _write(con, run_id, validated_at, [ds.name for ds in selected], outcomes, flag_frame)
+        row_counts = _materialise(con, selected)
     finally:
         con.close()
 
-    rows_flagged = (flag_frame.groupby(["dataset", "rule"]).size() if len(flag_frame) else {})
+    import great_expectations as gx
+
+    context = _context(warehouse_dir)
+    _forget_run(context, run_id, {ds.suite_name for ds in selected})
+    source = _datasource(context, warehouse_dir)
+    sources = [source]
+    try:
+        gx_run_id = gx.RunIdentifier(run_name=run_id, run_time=validated_at)
+        outcomes: list[RuleOutcome] = []
+        result_ids = []
+        for ds in selected:
+            checkpoint = _checkpoint(context, source, ds, bound)
+            sources += [d.data.data_asset.datasource for d in checkpoint.validation_definitions]
+            for result_id, suite_result in checkpoint.run(run_id=gx_run_id).run_results.items():
+                result_ids.append(result_id)
+                outcomes += [_outcome(ds, r, row_counts[ds.name]) for r in suite_result.results]
+    finally:
+        _close(sources)
+    docs = _build_docs(context, result_ids, [ds.suite_name for ds in selected])
+
+    failed = {(o.dataset, o.rule) for o in outcomes if not o.success}
+    flagged = [(ds, r) for ds in selected for r in ds.checked_rules()
+               if r.action and (ds.name, r.name) in failed]
+    con = warehouse.connect(warehouse_dir)
+    try:
+        rows_flagged = _write(con, run_id, validated_at, [ds.name for ds in selected],
+                              outcomes, flagged, bound)
+        con.execute("drop schema if exists dq cascade")
+    finally:
+        con.close()
+
     result = QualityResult(
         run_id=run_id, outcomes=outcomes, datasets=names, data_docs_path=docs,
-        rows_flagged={f"{d}/{r}": int(n) for (d, r), n in dict(rows_flagged).items()},
-        seconds=time.perf_counter() - started)
-    log.info("data quality %s: passed=%s, %d expectations, flagged %s, %.1f s, docs %s",
+        rows_flagged=rows_flagged, seconds=time.perf_counter() - started)
+    log.info("data quality %s: passed=%s, %d rules, flagged %s, %.1f s, docs %s",
              run_id, result.passed, len(outcomes), result.rows_flagged, result.seconds, docs)
     return result
 
 
+def _materialise(con, selected) -> dict[str, int]:
+    """Each dataset's rows as ``dq.<dataset>``: its query (joins, windows) runs once, not
+    once per rule. Returns the row count of each."""
+    con.execute("create schema if not exists dq")
+    counts = {}
+    for ds in selected:
+        try:
+            (counts[ds.name],) = con.execute(
+                f"create or replace table {ds.table} as {ds.query}").fetchone()
+        except duckdb.Error as exc:  # e.g. a staging model not built: say which
+            raise RuntimeError(f"data quality: cannot read dataset {ds.name} "
+                               f"({ds.relation}): {exc}") from exc
+    return counts
+
+
 # ---------------------------------------------------------------------------- GE objects
+
+def _duckdb_needs_a_persisted_connection() -> None:
+    """GE's SQL engine opens a connection per query and closes it before fetching the
+    rows (``with engine.connect(): result = execute(...)``, then ``result.fetchall()``).
+    DuckDB's cursor dies with its connection, so every metric comes back empty ("list
+    index out of range"). GE already keeps one connection open for dialects with that
+    property (SQLite, SQL Server ...): register DuckDB among them.
+    tests/test_quality.py::test_audit_has_one_row_per_rule_with_ge_counts fails if it stops
+    working."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
+
+    class _Dialect(str):
+        value = "duckdb"  # the engine compares names, the connection-string check .value
+
+    if "duckdb" not in engine._PERSISTED_CONNECTION_DIALECTS:
+        engine._PERSISTED_CONNECTION_DIALECTS = (*engine._PERSISTED_CONNECTION_DIALECTS,
+                                                 _Dialect("duckdb"))
+
 
 def _context(warehouse_dir: Path):
     import great_expectations as gx
@@ -231,29 +265,65 @@ def _context(warehouse_dir: Path):
     return context
 
 
-def _checkpoint(context, ds, result_format: dict):
-    """Suite, dataframe asset, validation definition and checkpoint of ``ds``; the suite is
+def _datasource(context, warehouse_dir: Path):
+    """GE's SQL datasource on the working file (rewritten each run: the path may move)."""
+    _duckdb_needs_a_persisted_connection()
+    path = warehouse.working_path(warehouse_dir).resolve()
+    return context.data_sources.add_or_update_sql(DATASOURCE,
+                                                  connection_string=f"duckdb:///{path}")
+
+
+def _close(sources) -> None:
+    """Close every connection GE opened on the file (the checkpoints' datasources are
+    their own objects, each with its engines), so the next writer finds it free."""
+    for source in {id(s): s for s in sources}.values():
+        source.get_execution_engine().close()
+        source.get_engine().dispose()
+    gc.collect()
+
+
+def _checkpoint(context, source, ds, bound: str):
+    """Suite, query asset, validation definition and checkpoint of ``ds``; the suite is
     rewritten from code on every run (code is the source of truth)."""
     import great_expectations as gx
 
-    try:
-        source = context.data_sources.get(DATASOURCE)
-    except KeyError:
-        source = context.data_sources.add_pandas(DATASOURCE)
+    query = f"select * from {ds.table}"
     try:
         asset = source.get_asset(ds.name)
     except LookupError:
-        asset = source.add_dataframe_asset(ds.name)
+        asset = source.add_query_asset(ds.name, query=query)
     try:
         batch_definition = asset.get_batch_definition(BATCH_DEFINITION)
     except KeyError:
-        batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
-    suite = context.suites.add_or_update(ds.suite())
+        batch_definition = asset.add_batch_definition_whole_table(BATCH_DEFINITION)
+    suite = context.suites.add_or_update(_suite(ds, bound))
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=ds.name, data=batch_definition, suite=suite))
     return context.checkpoints.add_or_update(
         gx.Checkpoint(name=ds.name, validation_definitions=[definition], actions=[],
-                      result_format=result_format))
+                      result_format={"result_format": "BASIC"}))
+
+
+def _suite(ds, bound: str):
+    """One ``UnexpectedRowsExpectation`` per rule: the failing rows' keys, by SQL. ``meta``
+    carries what memberdw acts on; Data Docs show the description in place of the query's
+    generated sentence, so it leads with the rule."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    severity = {"error": FailureSeverity.CRITICAL, "warn": FailureSeverity.WARNING}
+    expectations = [
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=f"select record_key from {{batch}} where {r.condition(bound)}",
+            meta={"rule": r.name, "severity": r.severity, "action": r.action},
+            severity=severity[r.severity],
+            description=f"{r.name} ({r.severity}, {r.action or 'no row action'}): {r.why}")
+        for r in ds.checked_rules()]
+    return gx.ExpectationSuite(
+        name=ds.suite_name, expectations=expectations,
+        meta={"dataset": ds.name, "relation": ds.relation, "record_key": ds.record_key,
+              "defined_in": "expectations/ (code is the source of truth)"})
 
 
 def _forget_run(context, run_id: str, suites: set[str]) -> None:
@@ -302,18 +372,9 @@ def _build_docs(context, result_ids: list, suites: list[str]) -> Path | None:
 
 # ---------------------------------------------------------------------------- results
 
-def _outcome(ds, result) -> RuleOutcome:
+def _outcome(ds, result, element_count: int) -> RuleOutcome:
     config = result.expectation_config
     meta = config.meta or {}
-    kwargs = config.kwargs
-    if kwargs.get("column"):
-        column = kwargs["column"]
-    elif kwargs.get("column_list"):
-        column = ",".join(kwargs["column_list"])
-    elif kwargs.get("column_A"):
-        column = f"{kwargs['column_A']},{kwargs['column_B']}"
-    else:
-        column = None
     body = result.result or {}
     info = result.exception_info or {}
     raised = info.get("raised_exception") if isinstance(info, dict) else False
@@ -324,69 +385,50 @@ def _outcome(ds, result) -> RuleOutcome:
         message = info.get("exception_message") or "; ".join(
             str(v.get("exception_message")) for v in info.values()
             if isinstance(v, dict) and v.get("raised_exception"))
+    unexpected = _int(body.get("observed_value"))
     return RuleOutcome(
         suite=ds.suite_name, dataset=ds.name, expectation=config.type,
-        rule=meta.get("rule", config.type), column_name=column,
+        rule=meta.get("rule", config.type), column_name=None,
         severity=meta.get("severity", "error"), action=meta.get("action"),
         success=bool(result.success) and not raised,
-        element_count=_int(body.get("element_count")),
-        unexpected_count=_int(body.get("unexpected_count")),
-        unexpected_percent=_float(body.get("unexpected_percent")),
+        element_count=element_count, unexpected_count=unexpected,
+        unexpected_percent=(100.0 * unexpected / element_count
+                            if unexpected is not None and element_count else None),
         exception_message=message)
 
 
-def _flags(run_id: str, dataset: str, outcome: RuleOutcome, result,
-           flagged_at: datetime) -> list[dict]:
-    """The failing rows GE returned for one expectation (``unexpected_index_list``)."""
-    index = (result.result or {}).get("unexpected_index_list") or []
-    if not index:
-        if outcome.unexpected_count:
-            log.warning("%s/%s: %s unexpected rows but GE returned no index", dataset,
-                        outcome.rule, outcome.unexpected_count)
-        return []
-    if len(index) == 1 and all(isinstance(v, list) for v in index[0].values()):
-        columns = index[0]  # exclude_unexpected_values: one dict of columns
-        rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
-    else:
-        rows = index
-    base = {"run_id": run_id, "dataset": dataset, "rule": outcome.rule,
-            "severity": outcome.severity, "action": outcome.action, "flagged_at": flagged_at}
-    return [{**base, "record_key": _text(r.get("record_key")),
-             "member_id": _text(r.get("member_id")),
-             "source_file": _text(r.get("_source_file")),
-             "source_line": _int(r.get("_source_line"))} for r in rows]
-
-
-def _flag_frame(flags: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(flags, columns=_FLAG_COLUMNS)
-    # A key duplicated within its source (same record key, same line) is one flag.
-    return frame.drop_duplicates(["dataset", "rule", "record_key", "source_file", "source_line"])
-
-
 def _write(con, run_id: str, validated_at: datetime, datasets: list[str],
-           outcomes: list[RuleOutcome], flags: pd.DataFrame) -> None:
+           outcomes: list[RuleOutcome], flagged: list, bound: str) -> dict[str, int]:
+    """Results and the flagged rows of this run, replacing an earlier call's; the rows are
+    selected in DuckDB by each rule's own condition. Returns rows flagged per rule."""
     results = pd.DataFrame(
         [{"run_id": run_id, "validated_at": validated_at, **asdict(o)} for o in outcomes],
         columns=["run_id", "validated_at", "suite", "dataset", "expectation", "rule",
                  "column_name", "severity", "action", "success", "element_count",
                  "unexpected_count", "unexpected_percent", "exception_message"])
     placeholders = ", ".join("?" for _ in datasets)
+    rows_flagged = {}
     with warehouse.transaction(con):
         con.execute(f"delete from meta.dq_results where run_id = ? and dataset in ({placeholders})",
                     [run_id, *datasets])
         con.execute(f"delete from meta.dq_row_flags where run_id = ? and dataset in "
                     f"({placeholders})", [run_id, *datasets])
         con.register("dq_results_new", results)
-        con.register("dq_row_flags_new", flags)
         try:
-            for table, frame_name, columns in (
-                    ("meta.dq_results", "dq_results_new", list(results.columns)),
-                    ("meta.dq_row_flags", "dq_row_flags_new", _FLAG_COLUMNS)):
-                names = ", ".join(columns)
-                con.execute(f"insert into {table} ({names}) select {names} from {frame_name}")
+            names = ", ".join(results.columns)
+            con.execute(f"insert into meta.dq_results ({names}) select {names} from dq_results_new")
         finally:
             con.unregister("dq_results_new")
-            con.unregister("dq_row_flags_new")
+        for ds, r in flagged:
+            # A key delivered twice on the same line is one flag.
+            (rows_flagged[f"{ds.name}/{r.name}"],) = con.execute(f"""
+                insert into meta.dq_row_flags ({", ".join(_FLAG_COLUMNS)})
+                select distinct ?, ?, ?, ?, ?, record_key, member_id, _source_file,
+                       _source_line, ?
+                from {ds.table}
+                where {r.condition(bound)}
+            """, [run_id, ds.name, r.name, r.severity, r.action, validated_at]).fetchone()
+    return rows_flagged
 
 
 def _text(value) -> str | None:

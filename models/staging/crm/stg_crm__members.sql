@@ -1,10 +1,14 @@
 with
 
-source as (select * from {{ source('crm', 'members') }}),
+source as (
+    select * from {{ source('crm', 'members') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select
         *,
+        {{ copies_in_delivery('member_id, updated_at') }} as _copies_in_delivery,
         {{ version_rank('member_id', 'updated_at desc, _dt desc, _loaded_at desc, _source_line desc') }}
             as version_rank
     from source
@@ -30,6 +34,7 @@ latest as (
         sms_opt_in as is_sms_opt_in,
         deleted as is_deleted,
         {{ business_time('updated_at') }} as updated_at,
+        _copies_in_delivery,
         _source_file,
         _source_line
     from ranked

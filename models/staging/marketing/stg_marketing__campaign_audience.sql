@@ -1,6 +1,9 @@
 with
 
-source as (select * from {{ source('marketing', 'campaign_audience') }}),
+source as (
+    select * from {{ source('marketing', 'campaign_audience') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select

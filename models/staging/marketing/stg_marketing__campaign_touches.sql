@@ -1,6 +1,9 @@
 with
 
-source as (select * from {{ source('marketing', 'campaign_touches') }}),
+source as (
+    select * from {{ source('marketing', 'campaign_touches') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select

@@ -1,10 +1,14 @@
 with
 
-source as (select * from {{ source('marketing', 'coupon_issues') }}),
+source as (
+    select * from {{ source('marketing', 'coupon_issues') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select
         *,
+        {{ copies_in_delivery('coupon_code') }} as _copies_in_delivery,
         {{ version_rank('coupon_code', '_dt desc, _loaded_at desc, _source_line desc') }} as version_rank
     from source
 ),
@@ -19,6 +23,7 @@ latest as (
         {{ business_time('claimed_at') }} as claimed_at,
         channel,
         {{ business_time('expires_at') }} as expires_at,
+        _copies_in_delivery,
         _source_file,
         _source_line
     from ranked

@@ -2,7 +2,10 @@
 -- only the same redemption delivered again is collapsed.
 with
 
-source as (select * from {{ source('marketing', 'coupon_redemptions') }}),
+source as (
+    select * from {{ source('marketing', 'coupon_redemptions') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select

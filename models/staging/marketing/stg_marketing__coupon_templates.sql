@@ -1,6 +1,9 @@
 with
 
-source as (select * from {{ source('marketing', 'coupon_templates') }}),
+source as (
+    select * from {{ source('marketing', 'coupon_templates') }}
+    where {{ delivered_by_as_of() }}
+),
 
 current_loads as (select * from {{ ref('stg_meta__current_snapshot_loads') }}),
 

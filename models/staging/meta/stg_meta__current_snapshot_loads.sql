@@ -1,6 +1,6 @@
--- Snapshot entities: the newest complete dt is the current state. A snapshot delivered
--- with the same bytes as an earlier one is a duplicate in the ledger, so its rows live
--- under the earlier load (content_load_id).
+-- Snapshot entities: the newest complete dt (up to the as-of date) is the current state.
+-- A snapshot delivered with the same bytes as an earlier one is a duplicate in the ledger,
+-- so its rows live under the earlier load (content_load_id).
 with
 
 ledger as (select * from {{ source('meta', 'load_ledger') }}),
@@ -14,6 +14,7 @@ snapshot_files as (
     from ledger
     where
         status in ('loaded', 'duplicate')
+        and {{ delivered_by_as_of('dt') }}
         and (source || '/' || entity) in (
             'marketing/coupon_templates', 'marketing/campaigns', 'stores/stores'
         )

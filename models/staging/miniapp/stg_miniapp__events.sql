@@ -1,6 +1,9 @@
 with
 
-source as (select * from {{ source('miniapp', 'events') }}),
+source as (
+    select * from {{ source('miniapp', 'events') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select

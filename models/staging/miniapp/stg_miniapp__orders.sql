@@ -1,11 +1,15 @@
 -- An order is re-sent on every status change: the newest updated_at is its state.
 with
 
-source as (select * from {{ source('miniapp', 'orders') }}),
+source as (
+    select * from {{ source('miniapp', 'orders') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select
         *,
+        {{ copies_in_delivery('order_id, updated_at') }} as _copies_in_delivery,
         {{ version_rank('order_id', 'updated_at desc, _dt desc, _loaded_at desc, _source_line desc') }}
             as version_rank
     from source
@@ -29,6 +33,7 @@ latest as (
         utm_medium,
         utm_campaign,
         {{ pii_hash('shared_by_openid') }} as shared_by_openid_hash,
+        _copies_in_delivery,
         _source_file,
         _source_line
     from ranked

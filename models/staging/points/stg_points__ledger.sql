@@ -1,10 +1,14 @@
 with
 
-source as (select * from {{ source('points', 'ledger') }}),
+source as (
+    select * from {{ source('points', 'ledger') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select
         *,
+        {{ copies_in_delivery('entry_id') }} as _copies_in_delivery,
         {{ version_rank('entry_id', '_dt desc, _loaded_at desc, _source_line desc') }} as version_rank
     from source
 ),
@@ -19,6 +23,7 @@ latest as (
         campaign_id,
         gift_sku,
         gift_cost as gift_cost_amount,
+        _copies_in_delivery,
         _source_file,
         _source_line
     from ranked

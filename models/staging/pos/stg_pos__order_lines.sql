@@ -1,11 +1,15 @@
 -- A corrected ticket line arrives in a later file: the newest delivery of a line wins.
 with
 
-source as (select * from {{ source('pos', 'order_lines') }}),
+source as (
+    select * from {{ source('pos', 'order_lines') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select
         *,
+        {{ copies_in_delivery('store_code, order_no, line_no') }} as _copies_in_delivery,
         {{ version_rank('store_code, order_no, line_no', '_dt desc, _loaded_at desc, _source_line desc') }}
             as version_rank
     from source
@@ -30,6 +34,7 @@ latest as (
         payment_method,
         order_type,
         original_order_no,
+        _copies_in_delivery,
         _source_file,
         _source_line
     from ranked

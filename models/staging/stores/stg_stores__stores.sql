@@ -1,6 +1,9 @@
 with
 
-source as (select * from {{ source('stores', 'stores') }}),
+source as (
+    select * from {{ source('stores', 'stores') }}
+    where {{ delivered_by_as_of() }}
+),
 
 current_loads as (select * from {{ ref('stg_meta__current_snapshot_loads') }}),
 

@@ -1,6 +1,9 @@
 with
 
-source as (select * from {{ source('stores', 'targets') }}),
+source as (
+    select * from {{ source('stores', 'targets') }}
+    where {{ delivered_by_as_of() }}
+),
 
 ranked as (
     select

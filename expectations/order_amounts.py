@@ -16,9 +16,7 @@ line is that of its first line.
 
 from __future__ import annotations
 
-import great_expectations.expectations as gxe
-
-from memberdw.expectations.base import REVIEW, WARN, Dataset, check, dbt_vars
+from expectations.base import REVIEW, Dataset, dbt_vars, rule
 
 MAX_SIGMA = dbt_vars()["outlier_sigma"]
 
@@ -83,17 +81,15 @@ select * from scored
 """
 
 
-def expectations():
+def rules():
     return [
-        check(gxe.ExpectColumnValuesToBeBetween, column="amount_z",
-              min_value=-MAX_SIGMA, max_value=MAX_SIGMA,
-              rule="amount_outlier", severity=WARN, action=REVIEW,
-              why="An order's amount lies within 3 sample standard deviations of the mean "
-                  "of its store and calendar month (POS sale tickets and paid mini-program "
-                  "orders); outliers are kept and listed for review (needs_review)."),
+        rule("amount_outlier", f"abs(amount_z) > {MAX_SIGMA}", action=REVIEW,
+             why="An order's amount lies within 3 sample standard deviations of the mean "
+                 "of its store and calendar month (POS sale tickets and paid mini-program "
+                 "orders); outliers are kept and listed for review (needs_review)."),
     ]
 
 
 DATASETS = [Dataset("order_amounts",
                     "staging.stg_pos__order_lines (sale tickets) + staging.stg_miniapp__orders",
-                    QUERY, expectations)]
+                    "order_id", QUERY, rules)]

@@ -1,0 +1,31 @@
+{#- How the models read the Great Expectations row flags, by names the registry
+    (dq_registry.sql, generated from the suites) knows: an unknown dataset, rule or
+    action fails compilation instead of silently matching no flag. -#}
+
+{#- The record key of a row of `dataset`, over the staging columns of that dataset. -#}
+{% macro dq_record_key(dataset) -%}
+    {{ return(_dq_dataset(dataset)['record_key']) }}
+{%- endmacro %}
+
+{#- A condition on int_quality_flags: the flags of `dataset` with `action` (quarantine,
+    review) and/or of one `rule`. -#}
+{% macro dq_flags_of(dataset, action=none, rule=none) -%}
+    {%- set rules = _dq_dataset(dataset)['rules'] -%}
+    {%- if rule is not none and rule not in rules -%}
+        {{ exceptions.raise_compiler_error("dq: dataset " ~ dataset ~ " has no rule " ~ rule ~ "; it has " ~ (rules | list | join(', '))) }}
+    {%- endif -%}
+    {%- if action is not none and action not in rules.values() | list -%}
+        {{ exceptions.raise_compiler_error("dq: no rule of " ~ dataset ~ " has action " ~ action) }}
+    {%- endif -%}
+    dataset = '{{ dataset }}'
+    {%- if action is not none %} and action = '{{ action }}'{% endif %}
+    {%- if rule is not none %} and rule = '{{ rule }}'{% endif %}
+{%- endmacro %}
+
+{% macro _dq_dataset(dataset) -%}
+    {%- set registry = dq_registry() -%}
+    {%- if dataset not in registry -%}
+        {{ exceptions.raise_compiler_error("dq: unknown dataset " ~ dataset ~ "; known: " ~ (registry | list | join(', '))) }}
+    {%- endif -%}
+    {{ return(registry[dataset]) }}
+{%- endmacro %}
