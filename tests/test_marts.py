@@ -1,5 +1,7 @@
 """The marts against an independent recomputation from the raw rows (pandas, not SQL):
-identity merges, store/channel GMV to the cent, and each member's R, F and M."""
+identity merges, store/channel GMV to the cent, and each member's R, F and M, counting as
+purchases only the sales their own returns and refunds (up to the as-of date) leave
+something of."""
 
 import os
 import shutil
@@ -78,15 +80,21 @@ def test_merges_match_an_independent_union_find_and_the_planted_persons(built):
 
 
 def orders_from_raw(con) -> pd.DataFrame:
-    """Orders recomputed from raw rows: POS tickets; mini-program sales and refunds."""
+    """Orders recomputed from raw rows: POS tickets; mini-program sales and refunds. A return
+    or refund carries `returns`, the order it nets: a POS return the sale ticket of the same
+    store its lines name, a mini-program refund its own order's sale."""
     lines = frame(con, "select store_code, order_no, line_no, order_time, order_type,"
-                       " paid_amount, _dt, _source_line from raw.pos__order_lines")
+                       " original_order_no, paid_amount, _dt, _source_line"
+                       " from raw.pos__order_lines")
     lines = lines.sort_values(["_dt", "_source_line"]).drop_duplicates(
         ["store_code", "order_no", "line_no"], keep="last")
     pos = lines.groupby(["store_code", "order_no"]).agg(
         gmv=("paid_amount", "sum"), order_type=("order_type", "max"),
+        original_order_no=("original_order_no", "max"),
         ordered_at=("order_time", "min")).reset_index()
     pos["channel"], pos["order_id"] = "pos", "pos:" + pos.store_code + ":" + pos.order_no
+    pos["returns"] = ("pos:" + pos.store_code + ":" + pos.original_order_no).where(
+        (pos.order_type == "return") & pos.original_order_no.fillna("").ne(""))
     mp = frame(con, "select order_id, store_code, status, total_paid, created_at, paid_at,"
                     " updated_at, _dt, _source_line from raw.miniapp__orders")
     mp = mp.sort_values(["order_id", "updated_at", "_dt", "_source_line"]).groupby("order_id").tail(1)
@@ -98,11 +106,22 @@ def orders_from_raw(con) -> pd.DataFrame:
     refunds = pd.DataFrame({"order_id": "mp:" + refunded.order_id + ":refund",
                             "store_code": refunded.store_code, "gmv": -refunded.total_paid,
                             "order_type": "refund", "channel": "miniapp",
-                            "ordered_at": refunded.updated_at})
-    orders = pd.concat([pos, sales, refunds], ignore_index=True)
+                            "ordered_at": refunded.updated_at,
+                            "returns": "mp:" + refunded.order_id})
+    orders = pd.concat([pos.drop(columns=["original_order_no"]), sales, refunds],
+                       ignore_index=True)
     local = pd.to_datetime(orders.ordered_at, utc=True).dt.tz_convert("Asia/Shanghai")
     orders["order_date"] = local.dt.date
     return orders
+
+
+def purchases_as_of(orders: pd.DataFrame, as_of: date) -> pd.Series:
+    """True for each sale that is a purchase as of `as_of`: what its own returns and refunds
+    dated up to then leave of its paid amount is above zero."""
+    known = orders[orders.order_date <= as_of]
+    returned = known.dropna(subset=["returns"]).groupby("returns").gmv.sum()
+    net = orders.gmv + orders.order_id.map(returned).fillna(0)
+    return (orders.order_type == "sale") & (net > 0)
 
 
 def test_store_and_channel_gmv_agree_to_the_cent(built):
@@ -148,13 +167,21 @@ def test_each_members_r_f_m_agree_with_a_recomputation(built):
     merged = merged_ids(members)
     orders = orders_from_raw(con)
     orders["member_id"] = orders.order_id.map(order_owners(con, merged, members))
+    orders["is_purchase"] = purchases_as_of(orders, as_of)
     in_dim = {r[0] for r in con.execute("select member_id from marts.dim_members").fetchall()}
     mine = orders[orders.member_id.isin(in_dim) & (orders.order_date <= as_of)]
     window = mine[mine.order_date >= as_of - timedelta(days=WINDOW_DAYS - 1)]
-    sales = mine[mine.order_type == "sale"]
+    purchases = mine[mine.is_purchase]
+    # the data must hold what the definition is about: sales returned in full (POS and
+    # mini-program) and in part, all of members in dim_members
+    lost = mine[(mine.order_type == "sale") & ~mine.is_purchase]
+    assert {"pos", "miniapp"} <= set(lost.channel), lost
+    partly = set(mine.returns.dropna()) & set(purchases.order_id)
+    assert partly, "no sale returned in part"
     expected = pd.DataFrame({
-        "recency_days": sales.groupby("member_id").order_date.max().map(lambda d: (as_of - d).days),
-        "frequency": window[window.order_type == "sale"].groupby("member_id").order_id.nunique(),
+        "recency_days": purchases.groupby("member_id").order_date.max().map(
+            lambda d: (as_of - d).days),
+        "frequency": window[window.is_purchase].groupby("member_id").order_id.nunique(),
         "monetary_amount": window.groupby("member_id").gmv.sum().map(
             lambda v: str(Decimal(str(v)).quantize(Decimal("0.01")))),
     }).dropna(subset=["recency_days"]).fillna({"frequency": 0, "monetary_amount": "0.00"})

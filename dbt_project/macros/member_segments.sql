@@ -22,3 +22,45 @@
         else 'dormant'
     end
 {%- endmacro %}
+
+{#- The four value groups, a roll-up of the classic eight (metrics.md): every segment has
+    exactly one group; anything else (no segment: 'none') has none. -#}
+{% macro rfm_value_group(segment) -%}
+    case {{ segment }}
+        when 'important_value' then 'high_value'
+        when 'important_develop' then 'potential'
+        when 'general_value' then 'potential'
+        when 'general_develop' then 'potential'
+        when 'important_retain' then 'general'
+        when 'general_retain' then 'general'
+        when 'important_winback' then 'churn_risk'
+        when 'general_winback' then 'churn_risk'
+    end
+{%- endmacro %}
+
+{#- Rank of a value group, high_value > potential > general > churn_risk; no group (no
+    purchase left: 'none') ranks below them all, so falling out of RFM is a move down. -#}
+{% macro value_group_rank(value_group) -%}
+    case {{ value_group }}
+        when 'high_value' then 4
+        when 'potential' then 3
+        when 'general' then 2
+        when 'churn_risk' then 1
+        else 0
+    end
+{%- endmacro %}
+
+{#- Whether an order of int_orders_unioned is a purchase as of a date: a sale whose net paid
+    amount after its own returns and refunds dated up to that date is above zero (data after
+    the date is ignored). `orders` is the relation's alias, or empty. -#}
+{% macro is_purchase_as_of(as_of_date, orders='') -%}
+    {%- set prefix = orders ~ '.' if orders else '' -%}
+    (
+        {{ prefix }}order_type = 'sale'
+        and {{ prefix }}gmv_amount > 0
+        and (
+            {{ prefix }}returned_in_full_date is null
+            or {{ prefix }}returned_in_full_date > {{ as_of_date }}
+        )
+    )
+{%- endmacro %}

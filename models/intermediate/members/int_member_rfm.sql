@@ -1,27 +1,29 @@
--- RFM of every member who bought at least once up to each snapshot date D (data after D
--- is ignored); one row per snapshot date and member. R = days from the last purchase to
--- D; F = sale orders and M = net paid amount (returns and refunds subtract) in the
--- rfm_window_days ending on and including D.
+-- RFM of every member with at least one purchase up to each snapshot date D (data after D
+-- is ignored); one row per snapshot date and member. A purchase is a sale whose net paid
+-- amount after its own returns and refunds up to D is above zero (is_purchase_as_of): a
+-- sale returned in full counts for nothing in R, F or the stage. R = days from the last
+-- purchase to D; F = purchases and M = net paid amount of every order (returns and refunds
+-- subtract) in the rfm_window_days ending on and including D.
 -- Scores 1-5 by quintile of percent rank, so tied members share a score (5 best).
 with
 
-orders as (select * from {{ ref('fct_orders') }}),
-members as (select * from {{ ref('dim_members') }}),
-as_of as (select * from {{ ref('int_rfm_snapshot_dates') }}),
+orders as (select * from {{ ref('int_orders_unioned') }}),
+members as (select * from {{ ref('int_members_resolved') }}),
+snapshot_dates as (select * from {{ ref('int_rfm_snapshot_dates') }}),
 
 member_orders as (
     select
         orders.member_id,
         orders.order_id,
-        orders.order_type,
         orders.order_date,
         orders.gmv_amount,
-        as_of.as_of_date,
-        as_of.is_current,
-        orders.order_date >= as_of.rfm_window_start_date as is_in_window
+        snapshot_dates.as_of_date,
+        snapshot_dates.is_current,
+        orders.order_date >= snapshot_dates.rfm_window_start_date as is_in_window,
+        {{ is_purchase_as_of('snapshot_dates.as_of_date', 'orders') }} as is_purchase
     from orders
     inner join members on orders.member_id = members.member_id
-    inner join as_of on orders.order_date <= as_of.as_of_date
+    inner join snapshot_dates on orders.order_date <= snapshot_dates.as_of_date
 ),
 
 per_member as (
@@ -29,9 +31,8 @@ per_member as (
         member_id,
         as_of_date,
         is_current,
-        max(case when order_type = 'sale' then order_date end) as last_purchase_date,
-        count(distinct case when order_type = 'sale' and is_in_window then order_id end)
-            as frequency,
+        max(case when is_purchase then order_date end) as last_purchase_date,
+        count(distinct case when is_purchase and is_in_window then order_id end) as frequency,
         coalesce(sum(case when is_in_window then gmv_amount end), 0) as monetary_amount
     from member_orders
     group by member_id, as_of_date, is_current
@@ -42,7 +43,8 @@ measured as (
         as_of_date,
         is_current,
         member_id,
-        as_of_date - last_purchase_date as recency_days,
+        {{ dbt.datediff('last_purchase_date', 'as_of_date', 'day') }}
+            as recency_days,
         frequency,
         cast(monetary_amount as decimal(18, 2)) as monetary_amount
     from per_member
@@ -96,12 +98,7 @@ final as (
         cast(m_score as integer) as m_score,
         rfm_segment,
         {{ rfm_segment_cn('rfm_segment') }} as rfm_segment_cn,
-        case
-            when r_score >= 4 and f_score >= 4 and m_score >= 4 then 'high_value'
-            when r_score <= 2 and f_score <= 2 and m_score <= 2 then 'churn_risk'
-            when r_score <= 2 then 'potential'
-            else 'general'
-        end as value_group,
+        {{ rfm_value_group('rfm_segment') }} as value_group,
         {{ consumption_stage('recency_days') }} as lifecycle_stage
     from segmented
 )

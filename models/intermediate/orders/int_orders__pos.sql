@@ -1,5 +1,6 @@
 -- One row per POS ticket. A ticket without a member card is credited to the member whose
--- mobile the cashier typed, when that mobile belongs to a known member.
+-- mobile the cashier typed, when that mobile belongs to a known member. A return ticket
+-- points at the sale it returns (original_order_no, same store) by original_order_id.
 with
 
 lines as (select * from {{ ref('int_order_lines__pos') }}),
@@ -14,6 +15,7 @@ tickets as (
         max(member_id) as source_member_id,
         max(mobile_hash) as mobile_hash,
         max(order_type) as order_type,
+        max(original_order_no) as original_order_no,
         sum(quantity) as item_quantity,
         sum(paid_amount) as gmv_amount,
         sum(coalesce(discount_amount, 0)) as discount_amount,
@@ -42,6 +44,10 @@ orders as (
         tickets.ordered_at,
         cast(tickets.ordered_at as date) as order_date,
         tickets.order_type,
+        case
+            when tickets.order_type = 'return' and tickets.original_order_no is not null
+                then 'pos:' || tickets.store_code || ':' || tickets.original_order_no
+        end as original_order_id,
         tickets.item_quantity,
         tickets.gmv_amount,
         tickets.discount_amount,

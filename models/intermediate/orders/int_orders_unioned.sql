@@ -1,3 +1,8 @@
+-- Orders of both channels, one row per order, each sale with what its own returns and
+-- refunds (rows whose original_order_id points at it) left of it: net_paid_amount, the
+-- date they took it to zero (returned_in_full_date) and is_purchase (metrics.md: a sale
+-- whose net paid amount after its own returns is above zero). A snapshot as of an earlier
+-- date asks is_purchase_as_of(), which ignores returns after that date.
 with
 
 pos_orders as (select * from {{ ref('int_orders__pos') }}),
@@ -13,6 +18,7 @@ unioned as (
         ordered_at,
         order_date,
         order_type,
+        original_order_id,
         item_quantity,
         gmv_amount,
         discount_amount,
@@ -28,11 +34,66 @@ unioned as (
         ordered_at,
         order_date,
         order_type,
+        original_order_id,
         item_quantity,
         gmv_amount,
         discount_amount,
         coupon_count
     from miniapp_orders
+),
+
+returns_per_day as (
+    select
+        original_order_id as order_id,
+        order_date as returned_date,
+        sum(gmv_amount) as returned_amount
+    from unioned
+    where original_order_id is not null
+    group by original_order_id, order_date
+),
+
+sales_net_by_day as (
+    select
+        sales.order_id,
+        returns_per_day.returned_date,
+        sales.gmv_amount + sum(returns_per_day.returned_amount) over (
+            partition by sales.order_id
+            order by returns_per_day.returned_date
+            rows between unbounded preceding and current row
+        ) as net_paid_amount
+    from unioned as sales
+    inner join returns_per_day on sales.order_id = returns_per_day.order_id
+    where sales.order_type = 'sale'
+),
+
+sales_net as (
+    select
+        sales.order_id,
+        sales.gmv_amount + coalesce(sum(returns_per_day.returned_amount), 0) as net_paid_amount
+    from unioned as sales
+    left join returns_per_day on sales.order_id = returns_per_day.order_id
+    where sales.order_type = 'sale'
+    group by sales.order_id, sales.gmv_amount
+),
+
+returned_in_full as (
+    select
+        order_id,
+        min(returned_date) as returned_in_full_date
+    from sales_net_by_day
+    where net_paid_amount <= 0
+    group by order_id
+),
+
+final as (
+    select
+        unioned.*,
+        sales_net.net_paid_amount,
+        returned_in_full.returned_in_full_date,
+        coalesce(sales_net.net_paid_amount > 0, false) as is_purchase
+    from unioned
+    left join sales_net on unioned.order_id = sales_net.order_id
+    left join returned_in_full on unioned.order_id = returned_in_full.order_id
 )
 
-select * from unioned
+select * from final

@@ -1,61 +1,9 @@
--- One row per member after identity resolution. Profile fields come from the newest
--- complete CRM record of the person, registration from the earliest. Members whose every
--- record is quarantined as an incomplete profile, and members who asked for erasure, are
--- left out (their sales still count in store and channel figures through fct_orders).
+-- One row per member after identity resolution (int_members_resolved), with the dates of
+-- the person's first and last purchase (sales returned in full are not purchases).
 with
 
-members as (select * from {{ ref('stg_crm__members') }}),
-id_map as (select * from {{ ref('int_member_id_map') }}),
+members as (select * from {{ ref('int_members_resolved') }}),
 orders as (select * from {{ ref('int_orders_unioned') }}),
-flags as (select * from {{ ref('int_quality_flags') }}),
-
-incomplete as (
-    select distinct record_key as source_member_id
-    from flags
-    where rule = 'incomplete_profile'
-),
-
-records as (
-    select
-        id_map.member_id,
-        members.member_id as source_member_id,
-        members.mobile_hash,
-        members.name_masked,
-        members.gender,
-        members.birth_month,
-        members.city,
-        members.province,
-        members.tier,
-        members.registered_at,
-        members.register_channel,
-        members.register_store_code,
-        members.is_sms_opt_in,
-        members.is_deleted,
-        members.updated_at
-    from members
-    inner join id_map on members.member_id = id_map.source_member_id
-    where
-        not members.is_deleted
-        and members.member_id not in (select incomplete.source_member_id from incomplete)
-),
-
-newest as (
-    select
-        *,
-        row_number() over (
-            partition by member_id order by updated_at desc, source_member_id asc
-        ) as rn
-    from records
-),
-
-earliest as (
-    select
-        *,
-        row_number() over (
-            partition by member_id order by registered_at asc, source_member_id asc
-        ) as rn
-    from records
-),
 
 purchases as (
     select
@@ -63,30 +11,28 @@ purchases as (
         min(order_date) as first_order_date,
         max(order_date) as last_order_date
     from orders
-    where order_type = 'sale' and member_id is not null
+    where is_purchase and member_id is not null
     group by member_id
 ),
 
 final as (
     select
-        newest.member_id,
-        newest.mobile_hash,
-        newest.name_masked,
-        newest.gender,
-        cast(newest.birth_month as integer) as birth_month,
-        newest.city,
-        newest.province,
-        newest.tier,
-        cast(earliest.registered_at as date) as register_date,
-        earliest.register_channel,
-        earliest.register_store_code,
-        newest.is_sms_opt_in,
+        members.member_id,
+        members.mobile_hash,
+        members.name_masked,
+        members.gender,
+        members.birth_month,
+        members.city,
+        members.province,
+        members.tier,
+        members.register_date,
+        members.register_channel,
+        members.register_store_code,
+        members.is_sms_opt_in,
         purchases.first_order_date,
         purchases.last_order_date
-    from newest
-    inner join earliest on newest.member_id = earliest.member_id and earliest.rn = 1
-    left join purchases on newest.member_id = purchases.member_id
-    where newest.rn = 1
+    from members
+    left join purchases on members.member_id = purchases.member_id
 )
 
 select * from final

@@ -1,29 +1,36 @@
 -- Member facts as of the as-of date, one row per member of dim_members (buyers or not).
+-- Counts are of purchases as of that date (sales not returned in full by then); GMV nets
+-- every order, returns and refunds included.
+{%- set frequency_threshold = var('quadrant_frequency_threshold') %}
+{%- set aov_threshold = var('quadrant_aov_threshold') %}
 with
 
 members as (select * from {{ ref('dim_members') }}),
-orders as (select * from {{ ref('fct_orders') }}),
+orders as (select * from {{ ref('int_orders_unioned') }}),
 order_lines as (select * from {{ ref('fct_order_lines') }}),
 as_of as (select * from {{ ref('int_as_of_date') }}),
 
 member_orders as (
-    select orders.*
+    select
+        orders.*,
+        {{ is_purchase_as_of('as_of.as_of_date', 'orders') }} as is_purchase_as_of_date
     from orders
     inner join members on orders.member_id = members.member_id
-    where orders.order_date <= (select as_of.as_of_date from as_of)
+    inner join as_of on orders.order_date <= as_of.as_of_date
 ),
 
 per_member as (
     select
         member_id,
-        count(distinct case when order_type = 'sale' then order_id end) as lifetime_order_count,
+        count(distinct case when is_purchase_as_of_date then order_id end)
+            as lifetime_purchase_count,
         sum(gmv_amount) as lifetime_gmv_amount,
-        sum(case when order_type = 'sale' then item_quantity else 0 end) as items_bought,
+        sum(item_quantity) as items_bought,
         count(distinct case
-            when order_type = 'sale' and (coupon_count > 0 or discount_amount > 0)
+            when is_purchase_as_of_date and (coupon_count > 0 or discount_amount > 0)
                 then order_id
-        end) as promoted_order_count,
-        max(case when order_type = 'sale' then order_date end) as last_order_date,
+        end) as promoted_purchase_count,
+        max(case when is_purchase_as_of_date then order_date end) as last_purchase_date,
         count(distinct case when channel = 'pos' then order_id end) > 0 as has_pos,
         count(distinct case when channel = 'miniapp' then order_id end) > 0 as has_miniapp
     from member_orders
@@ -61,14 +68,14 @@ favourite_category as (
 measured as (
     select
         members.member_id,
-        coalesce(per_member.lifetime_order_count, 0) as lifetime_order_count,
+        coalesce(per_member.lifetime_purchase_count, 0) as lifetime_purchase_count,
         coalesce(per_member.lifetime_gmv_amount, 0) as lifetime_gmv_amount,
         per_member.lifetime_gmv_amount
-        / nullif(per_member.lifetime_order_count, 0) as aov_amount,
+        / nullif(per_member.lifetime_purchase_count, 0) as aov_amount,
         per_member.items_bought * 1.0
-        / nullif(per_member.lifetime_order_count, 0) as items_per_order,
-        per_member.promoted_order_count * 1.0
-        / nullif(per_member.lifetime_order_count, 0) as promoted_order_share,
+        / nullif(per_member.lifetime_purchase_count, 0) as items_per_order,
+        per_member.promoted_purchase_count * 1.0
+        / nullif(per_member.lifetime_purchase_count, 0) as promoted_purchase_share,
         case
             when per_member.has_pos and per_member.has_miniapp then 'pos+miniapp'
             when per_member.has_pos then 'pos'
@@ -76,46 +83,73 @@ measured as (
             else 'none'
         end as channels_used,
         favourite_category.category as favourite_category,
-        (select as_of.as_of_date from as_of) - per_member.last_order_date
+        {{ dbt.datediff('per_member.last_purchase_date', '(select as_of.as_of_date from as_of)', 'day') }}
             as days_since_last_purchase
     from members
     left join per_member on members.member_id = per_member.member_id
     left join favourite_category on members.member_id = favourite_category.member_id
 ),
 
+buyer_medians as (
+    select
+        percentile_cont(0.5) within group (order by lifetime_purchase_count)
+            as median_purchase_count,
+        percentile_cont(0.5) within group (order by aov_amount) as median_aov_amount
+    from measured
+    where lifetime_purchase_count > 0
+),
+
+quadrant_thresholds as (
+    select
+        {% if frequency_threshold in ('', 'median', none) -%}
+            median_purchase_count
+        {%- else -%}
+            {{ frequency_threshold }}
+        {%- endif %} as frequency_threshold,
+        {% if aov_threshold in ('', 'median', none) -%}
+            median_aov_amount
+        {%- else -%}
+            {{ aov_threshold }}
+        {%- endif %} as aov_threshold
+    from buyer_medians
+),
+
 final as (
     select
         (select as_of.as_of_date from as_of) as as_of_date,
-        member_id,
-        cast(lifetime_order_count as integer) as lifetime_order_count,
-        cast(lifetime_gmv_amount as decimal(18, 2)) as lifetime_gmv_amount,
-        cast(aov_amount as decimal(18, 2)) as aov_amount,
-        cast(items_per_order as decimal(18, 2)) as items_per_order,
-        channels_used,
-        favourite_category,
-        cast(days_since_last_purchase as integer) as days_since_last_purchase,
-        {{ consumption_stage('days_since_last_purchase') }} as consumption_stage,
+        measured.member_id,
+        cast(measured.lifetime_purchase_count as integer) as lifetime_purchase_count,
+        cast(measured.lifetime_gmv_amount as decimal(18, 2)) as lifetime_gmv_amount,
+        cast(measured.aov_amount as decimal(18, 2)) as aov_amount,
+        cast(measured.items_per_order as decimal(18, 2)) as items_per_order,
+        measured.channels_used,
+        measured.favourite_category,
+        cast(measured.days_since_last_purchase as integer) as days_since_last_purchase,
+        {{ consumption_stage('measured.days_since_last_purchase') }} as consumption_stage,
         case
-            when promoted_order_share is null then null
-            when promoted_order_share >= {{ var('promo_fanatic_share') }} then 'promo_fanatic'
-            when promoted_order_share >= {{ var('promo_sensitive_share') }} then 'promo_sensitive'
-            when promoted_order_share >= {{ var('promo_neutral_share') }} then 'promo_neutral'
+            when measured.lifetime_purchase_count < {{ var('promo_min_orders') }}
+                then 'promo_unknown'
+            when measured.promoted_purchase_share >= {{ var('promo_fanatic_share') }}
+                then 'promo_fanatic'
+            when measured.promoted_purchase_share >= {{ var('promo_sensitive_share') }}
+                then 'promo_sensitive'
+            when measured.promoted_purchase_share >= {{ var('promo_neutral_share') }}
+                then 'promo_neutral'
             else 'promo_indifferent'
         end as promotion_sensitivity,
         case
-            when lifetime_order_count = 0 then null
-            when
-                lifetime_order_count
-                >= avg(case when lifetime_order_count > 0 then lifetime_order_count end) over ()
+            when measured.lifetime_purchase_count = 0 then null
+            when measured.lifetime_purchase_count >= quadrant_thresholds.frequency_threshold
                 then 'high_frequency'
             else 'low_frequency'
         end
         || case
-            when lifetime_order_count = 0 then ''
-            when aov_amount >= avg(aov_amount) over () then '_high_value'
+            when measured.lifetime_purchase_count = 0 then ''
+            when measured.aov_amount >= quadrant_thresholds.aov_threshold then '_high_value'
             else '_low_value'
         end as frequency_value_quadrant
     from measured
+    cross join quadrant_thresholds
 )
 
 select * from final
