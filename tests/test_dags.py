@@ -53,7 +53,7 @@ def test_dag_files_stay_thin(path):
 def test_transform_publishes_only_after_validation_and_marts(dag_bag):
     """Write-audit-publish: each step runs only when the one before succeeded."""
     dag = dag_bag.dags["transform"]
-    order = ["build_staging", "validate", "build_marts", "publish"]
+    order = ["build_staging", "validate", "build_marts", "audit", "publish"]
     for before, after in zip(order, order[1:]):
         assert dag.get_task(after).upstream_task_ids == {before}
         assert dag.get_task(after).trigger_rule == "all_success"

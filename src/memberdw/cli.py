@@ -26,9 +26,13 @@ def _generate(args) -> int:
 
 
 def _run(args) -> int:
+    from memberdw import pipeline
+
     landing, warehouse_dir = Path(args.landing).resolve(), Path(args.warehouse).resolve()
-    if not landing.is_dir():
-        print(f"memberdw run: landing root {landing} does not exist", file=sys.stderr)
+    try:
+        pipeline.check_landing_root(landing)
+    except pipeline.PipelineError as exc:
+        print(f"memberdw run: {exc}", file=sys.stderr)
         return 2
     conf = {"landing_root": str(landing), "warehouse_dir": str(warehouse_dir),
             "as_of": args.as_of.isoformat() if args.as_of else None}
@@ -43,7 +47,8 @@ def _run(args) -> int:
     runner.prepare()
     results = []
     for dag_id in [*INGESTION_DAGS, "transform"]:
-        result = runner.run_dag(dag_id, conf)
+        result = runner.run_dag(dag_id, {**conf, "force": args.force} if dag_id == "transform"
+                                else conf)
         results.append(result)
         print(f"  {dag_id:<18} {result.state:<8} {result.seconds:6.1f} s", flush=True)
         if not result.ok:
@@ -53,6 +58,10 @@ def _run(args) -> int:
         _print_summary(warehouse_dir, [r.run_id for r in results], time.monotonic() - started)
     else:
         r = failed[0]
+        refused = [e for e in r.errors if e.startswith(f"{pipeline.PublishRefused.__name__}: ")]
+        if refused:
+            print(f"memberdw run: NOT PUBLISHED: {refused[0].split(': ', 1)[1]}", file=sys.stderr)
+            return 3
         detail = "; ".join(dict.fromkeys(r.errors)) or f"task(s) {', '.join(r.failed_tasks) or '?'} failed"
         print(f"memberdw run FAILED in DAG {r.dag_id}: {detail} (the task log above says why)",
               file=sys.stderr)
@@ -76,7 +85,23 @@ def _print_summary(warehouse_dir: Path, run_ids: list[str], seconds: float) -> N
             f"{rule} {n}" for rule, n in s["flagged_by_rule"].items()))
     for folder in s["skipped_folders"]:
         print(f"skipped (not loaded): {folder}")
+    for line in _reconciliation(warehouse_dir):
+        print(line)
+    published = pipeline.publication(warehouse_dir)
+    if published:
+        print(f"published: {published['path']} as of {published['as_of_date']}"
+              + (f" ({published['guard_note']})" if published["guard_note"] else ""))
     print(f"time: {seconds:.1f} s")
+
+
+def _reconciliation(warehouse_dir: Path) -> list[str]:
+    """The sales reconciliation's lines (delivered = published + ... + unexplained)."""
+    from memberdw import audit
+
+    try:
+        return audit.format_summary(audit.check_reconciliation(warehouse_dir))
+    except audit.ReconciliationError as failed:  # the audit step stopped the run already
+        return [*audit.format_summary(failed.totals), str(failed)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--landing", required=True, help="landing root")
     run.add_argument("--warehouse", required=True, help="warehouse directory")
     run.add_argument("--as-of", type=date.fromisoformat, default=None,
-                     help="load dt folders up to this date (default: all)")
+                     help="load dt folders up to this date and build the marts as of it"
+                          " (default: all)")
+    run.add_argument("--force", action="store_true",
+                     help="publish even if the marts shrink sharply against the serving file")
     run.set_defaults(func=_run)
 
     args = parser.parse_args(argv)

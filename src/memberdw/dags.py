@@ -82,7 +82,10 @@ def ingestion_dag(source: str):
 
 def transform_dag():
     @dag(dag_id="transform", schedule=[raw_asset(s) for s in SOURCES], start_date=START,
-         catchup=False, max_active_runs=1, params=_params(), tags=["transform"],
+         catchup=False, max_active_runs=1, tags=["transform"],
+         params={**_params(), "force": Param(
+             False, type="boolean", description="Publish even if the marts shrink sharply against"
+             " the serving file (the publication guard; DECISIONLOG: Publishing)")},
          default_args={"retries": RETRIES, "retry_delay": pendulum.duration(minutes=1)},
          doc_md="Build staging, then the marts; publish them to the serving file only if every"
                 " check passed (write-audit-publish). Runs once every source has landed.")
@@ -91,7 +94,8 @@ def transform_dag():
         def build_staging(params=None):
             from memberdw import pipeline
 
-            pipeline.transform(params["warehouse_dir"], select="tag:staging")
+            pipeline.transform(params["warehouse_dir"], select="tag:staging",
+                               as_of=params.get("as_of"))
 
         @task(pool=WRITER_POOL)
         def validate(params=None, run_id=None):
@@ -112,12 +116,23 @@ def transform_dag():
             pipeline.transform(params["warehouse_dir"], select="tag:marts",
                                as_of=params.get("as_of"))
 
+        @task(pool=WRITER_POOL)
+        def audit(params=None):
+            """Sales reconciliation: a store-day whose sales the marts lost without a
+            recorded reason (beyond reconciliation_max_unexplained_share) stops the run
+            before anything is published, naming the stores."""
+            from memberdw import audit
+
+            return audit.format_summary(audit.check_reconciliation(params["warehouse_dir"]))
+
         @task(outlets=[MARTS_ASSET], pool=WRITER_POOL)
         def publish(params=None, run_id=None):
             from memberdw import pipeline
 
-            pipeline.publish(params["warehouse_dir"], run_id=run_id)
+            pipeline.publish(params["warehouse_dir"], run_id=run_id, as_of=params.get("as_of"),
+                             force=params.get("force", False),
+                             landing_root=params.get("landing_root") or None)
 
-        build_staging() >> validate() >> build_marts() >> publish()
+        build_staging() >> validate() >> build_marts() >> audit() >> publish()
 
     return transform()

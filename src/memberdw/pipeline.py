@@ -6,10 +6,12 @@ tasks never hold the file between them.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from memberdw import ingest, warehouse
@@ -57,7 +59,10 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None) 
             "--log-path", str(warehouse_dir / "dbt" / "logs"), "--no-use-colors", "--quiet"]
     if as_of:
         args += ["--vars", json.dumps({"as_of_date": str(as_of)})]
-    result = dbtRunner().invoke(args)
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        _release_dbt_connection()
     if not result.success:
         failed = []
         for node in getattr(result.result, "results", None) or []:
@@ -66,14 +71,134 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None) 
         raise PipelineError("dbt build failed: " + ("; ".join(failed) or str(result.exception)))
 
 
-def publish(warehouse_dir: str | Path, run_id: str | None = None) -> Path:
+class PublishRefused(PipelineError):
+    """The publication guard kept the serving file as it was; the message says why."""
+
+
+@functools.cache
+def dbt_vars() -> dict:
+    """The project's thresholds: dbt vars in dbt_project.yml are their one home."""
+    import yaml
+
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+
+
+def check_landing_root(landing_root: str | Path) -> None:
+    """Refuse a landing root holding none of the contract's source folders (empty, or a level
+    too deep such as ``landing/crm``): it would load nothing and publish stale or empty marts."""
+    from memberdw.contract import SOURCES
+
+    root = Path(landing_root)
+    if not root.is_dir():
+        raise PipelineError(f"landing root {root} does not exist")
+    if any((root / source).is_dir() for source in SOURCES):
+        return
+    found = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+    what = (f"holds none of the contract's source folders ({', '.join(SOURCES)}), only "
+            + ", ".join(found[:8]) + (", …" if len(found) > 8 else "") if found else
+            f"is empty: none of the contract's source folders ({', '.join(SOURCES)}) is there")
+    hint = ""
+    if any((root.parent / source).is_dir() for source in SOURCES):
+        hint = f" (did you mean its parent {root.parent}?)"
+    raise PipelineError(f"landing root {root} {what}{hint}. Nothing was loaded or published.")
+
+
+# What the publication guard compares, working marts against the serving file's tables.
+SHRINK_MEASURES = {  # measure: (table, expression)
+    "members in dim_members": ("dim_members", "count(*)"),
+    "total GMV in fct_orders": ("fct_orders", "coalesce(sum(gmv_amount), 0)"),
+}
+
+
+def guard_publication(con, serving: Path, as_of: str | date | None = None,
+                      force: bool = False) -> str | None:
+    """Stop a publication that would shrink the marts sharply against the serving file.
+
+    Each of ``SHRINK_MEASURES`` must not change by less than the dbt var
+    ``publish_shrink_threshold`` (default -0.2: new < 0.8 x published is refused). The
+    comparison is skipped when the run was given an explicit ``as_of`` earlier than the
+    published as-of date (an intentional rewind shrinks by design). Raises PublishRefused,
+    unless ``force``; returns a note on what was decided (None: compared, all within bounds),
+    which publish() records in the publication row.
+    """
+    if not serving.exists():
+        return None
+    threshold = Decimal(str(dbt_vars().get("publish_shrink_threshold", -0.2)))
+    try:
+        con.execute(f"attach '{serving}' as published (read_only)")
+    except Exception as exc:  # noqa: BLE001 - any unreadable serving file is the same case
+        problem = f"the serving file {serving} cannot be read to compare with ({exc})"
+        if not force:
+            raise PublishRefused(f"publication refused: {problem}; the serving file is unchanged;"
+                                 f" run with --force (DAG param force=true) to replace it")
+        return f"forced: {problem}"
+    try:
+        published_tables = {t for (t,) in con.execute(
+            "select table_name from information_schema.tables where table_catalog = 'published'"
+            " and table_schema = 'main'").fetchall()}
+        published_as_of = None
+        if "publication" in published_tables:
+            published_as_of = con.execute(
+                "select max(as_of_date) from published.main.publication").fetchone()[0]
+        new_as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
+        explicit = date.fromisoformat(as_of) if isinstance(as_of, str) and as_of else as_of or None
+        if explicit and published_as_of and explicit < published_as_of:
+            note = (f"shrink check skipped: as of {explicit} is earlier than the published"
+                    f" {published_as_of}")
+            log.warning("publication guard: %s", note)
+            return note
+        shrunk = []
+        for measure, (table, expression) in SHRINK_MEASURES.items():
+            if table not in published_tables:
+                continue
+            (old,) = con.execute(f"select {expression} from published.main.{table}").fetchone()
+            (new,) = con.execute(f"select {expression} from marts.{table}").fetchone()
+            old, new = Decimal(old or 0), Decimal(new or 0)
+            if old > 0 and new < (1 + threshold) * old:
+                shrunk.append(f"{measure} would fall from {old} to {new}"
+                              f" ({(new - old) / old:+.1%}, threshold {threshold:+.0%})")
+    finally:
+        con.execute("detach published")
+    if not shrunk:
+        return None
+    against = f"the published marts (as of {published_as_of}, new as of {new_as_of})"
+    if not force:
+        raise PublishRefused(
+            f"publication refused: {'; '.join(shrunk)} against {against}; the serving file"
+            f" {serving.name} is unchanged; run with --force (DAG param force=true) to publish"
+            f" anyway")
+    note = f"forced: {'; '.join(shrunk)} against {against}"
+    log.warning("publication guard: %s", note)
+    return note
+
+
+def _release_dbt_connection() -> None:
+    """dbt-duckdb keeps its DuckDB instance open after ``invoke`` returns; drop it, so the
+    next step of an in-process run (Great Expectations opens the file with another
+    configuration) finds the file free, as it would in a task of its own process."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    DuckDBConnectionManager.close_all_connections()
+    if environment is not None:
+        environment.close()
+
+
+def publish(warehouse_dir: str | Path, run_id: str | None = None,
+            as_of: str | date | None = None, force: bool = False,
+            landing_root: str | Path | None = None) -> Path:
     """Copy the marts to the serving file ``<warehouse>/marts.duckdb``, atomically.
 
-    Runs only after every error-level check passed (write-audit-publish). The copy is
-    written beside the serving file and renamed over it, so a BI tool sees the old file
-    or the new one, never a half-written one; the pipeline never holds it open.
+    Runs only after every error-level check passed (write-audit-publish), and only if the
+    guards agree: the landing root holds source folders (``check_landing_root``) and the
+    marts do not shrink sharply against the serving file (``guard_publication``; ``force``
+    publishes anyway, and says so in the publication row). The copy is written beside the
+    serving file and renamed over it, so a BI tool sees the old file or the new one, never
+    a half-written one; the pipeline only ever opens the serving file read-only.
     """
     warehouse_dir = Path(warehouse_dir)
+    if landing_root:
+        check_landing_root(landing_root)
     serving = warehouse_dir / SERVING_FILE
     staged = warehouse_dir / f".{SERVING_FILE}.{os.getpid()}.tmp"
     staged.unlink(missing_ok=True)
@@ -84,6 +209,7 @@ def publish(warehouse_dir: str | Path, run_id: str | None = None) -> Path:
             " and table_catalog = current_database() order by 1").fetchall()]
         if not tables:
             raise PipelineError("nothing to publish: the working warehouse has no marts")
+        note = guard_publication(con, serving, as_of=as_of, force=bool(force))
         con.execute(f"attach '{staged}' as serving")
         # The serving file's own name is its catalog, so its tables live in `main`:
         # `select * from fct_orders` and `marts.fct_orders` both work for a BI tool.
@@ -91,14 +217,32 @@ def publish(warehouse_dir: str | Path, run_id: str | None = None) -> Path:
             con.execute(f"create table serving.main.{table} as select * from marts.{table}")
         con.execute("create table serving.main.publication as select now() as published_at,"
                     " ? as run_id, (select as_of_date from intermediate.int_as_of_date)"
-                    " as as_of_date", [run_id])
+                    " as as_of_date, cast(? as boolean) as forced, cast(? as varchar) as guard_note",
+                    [run_id, bool(note and note.startswith("forced")), note])
         con.execute("detach serving")
         os.replace(staged, serving)
     finally:
         con.close()
         staged.unlink(missing_ok=True)
-    log.info("published %d marts to %s", len(tables), serving)
+    log.info("published %d marts to %s%s", len(tables), serving, f" ({note})" if note else "")
     return serving
+
+
+def publication(warehouse_dir: str | Path) -> dict | None:
+    """The serving file's publication row (read-only), or None if nothing is published."""
+    import duckdb
+
+    serving = Path(warehouse_dir) / SERVING_FILE
+    if not serving.exists():
+        return None
+    con = duckdb.connect(str(serving), read_only=True)
+    try:
+        cursor = con.execute("select * from publication")
+        names = [d[0] for d in cursor.description]
+        row = dict(zip(names, cursor.fetchone()))
+    finally:
+        con.close()
+    return {"path": str(serving), "guard_note": None, **row}
 
 
 def summary(warehouse_dir: str | Path, run_ids: list[str] | None = None) -> dict:

@@ -7,9 +7,9 @@ orders as (select * from {{ ref('stg_miniapp__orders') }}),
 flags as (select * from {{ ref('int_quality_flags') }}),
 
 quarantined_orders as (
-    select record_key as order_id
+    select record_key
     from flags
-    where dataset = 'miniapp_orders' and action = 'quarantine'
+    where {{ dq_flags_of('miniapp_orders', action='quarantine') }}
 ),
 
 paid_orders as (
@@ -20,7 +20,9 @@ paid_orders as (
     from orders
     where
         status in ('paid', 'shipped', 'completed', 'refunded')
-        and order_id not in (select quarantined_orders.order_id from quarantined_orders)
+        and {{ dq_record_key('miniapp_orders') }} not in (
+            select quarantined_orders.record_key from quarantined_orders
+        )
 ),
 
 item_positions as (

@@ -1,37 +1,39 @@
--- POS ticket lines that make it into the marts: a ticket with any line Great Expectations
--- quarantined (unknown store or member, invalid enum, sign mismatch, future date) is left
--- out whole; the flagged rows stay listed in meta.dq_row_flags with their rule.
+-- POS ticket lines that make it into the marts, at line grain: a line Great Expectations
+-- quarantined (unknown store, invalid order type, future date) leaves only itself out,
+-- never the other lines of its ticket; a line flagged for review (zero quantity, gift,
+-- price adjustment, sign mismatch ...) stays and carries is_needs_review. Every flag
+-- stays listed in meta.dq_row_flags with its rule, source file and line.
 with
 
 lines as (select * from {{ ref('stg_pos__order_lines') }}),
 flags as (select * from {{ ref('int_quality_flags') }}),
 
 quarantined_lines as (
-    select record_key
+    select distinct record_key
     from flags
-    where dataset = 'pos_order_lines' and action = 'quarantine'
+    where {{ dq_flags_of('pos_order_lines', action='quarantine') }}
 ),
 
-quarantined_tickets as (
-    select distinct
-        store_code,
-        order_no
+review_lines as (
+    select distinct record_key
+    from flags
+    where {{ dq_flags_of('pos_order_lines', action='review') }}
+),
+
+keyed_lines as (
+    select
+        *,
+        {{ dq_record_key('pos_order_lines') }} as record_key
     from lines
-    where
-        concat_ws('|', store_code, order_no, cast(line_number as varchar))
-        in (select quarantined_lines.record_key from quarantined_lines)
 ),
 
 kept_lines as (
-    select lines.*
-    from lines
-    where not exists (
-        select 1
-        from quarantined_tickets
-        where
-            quarantined_tickets.store_code = lines.store_code
-            and quarantined_tickets.order_no = lines.order_no
-    )
+    select
+        keyed_lines.* exclude (keyed_lines.record_key),
+        review_lines.record_key is not null as is_needs_review
+    from keyed_lines
+    left join review_lines on keyed_lines.record_key = review_lines.record_key
+    where keyed_lines.record_key not in (select quarantined_lines.record_key from quarantined_lines)
 )
 
 select * from kept_lines

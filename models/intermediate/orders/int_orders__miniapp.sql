@@ -1,6 +1,7 @@
 -- One row per paid mini-program order (ordered at payment), plus one 'refund' row per
--- refunded order at its refund time: GMV is net of refunds, like POS returns. Orders
--- Great Expectations quarantined stay out (listed in meta.dq_row_flags).
+-- refunded order at its refund time, pointing at its sale by original_order_id: GMV is
+-- net of refunds, like POS returns. Orders Great Expectations quarantined stay out
+-- (listed in meta.dq_row_flags).
 with
 
 orders as (select * from {{ ref('stg_miniapp__orders') }}),
@@ -64,10 +65,10 @@ paid_orders as (
     left join member_by_openid on orders.openid_hash = member_by_openid.openid_hash
     where
         orders.status in ('paid', 'shipped', 'completed', 'refunded')
-        and orders.order_id not in (
+        and {{ dq_record_key('miniapp_orders') }} not in (
             select flags.record_key
             from flags
-            where flags.dataset = 'miniapp_orders' and flags.action = 'quarantine'
+            where {{ dq_flags_of('miniapp_orders', action='quarantine') }}
         )
 ),
 
@@ -79,6 +80,7 @@ sales_and_refunds as (
         source_member_id,
         ordered_at,
         'sale' as order_type,
+        cast(null as varchar) as original_order_id,
         total_paid_amount as gmv_amount,
         coupon_count
     from paid_orders
@@ -90,6 +92,7 @@ sales_and_refunds as (
         source_member_id,
         updated_at as ordered_at,
         'refund' as order_type,
+        'mp:' || order_id as original_order_id,
         -total_paid_amount as gmv_amount,
         0 as coupon_count
     from paid_orders
@@ -106,6 +109,7 @@ orders_with_items as (
         sales_and_refunds.ordered_at,
         cast(sales_and_refunds.ordered_at as date) as order_date,
         sales_and_refunds.order_type,
+        sales_and_refunds.original_order_id,
         sales_and_refunds.gmv_amount,
         sales_and_refunds.coupon_count,
         coalesce(line_totals.item_quantity, 0) as item_quantity,

@@ -13,7 +13,8 @@ unioned as (
         unit_price_amount,
         coalesce(discount_amount, 0) as discount_amount,
         paid_amount,
-        coupon_code
+        coupon_code,
+        is_needs_review
     from pos_lines
     union all
     select
@@ -25,7 +26,8 @@ unioned as (
         unit_price_amount,
         discount_amount,
         paid_amount,
-        null as coupon_code
+        null as coupon_code,
+        false as is_needs_review
     from miniapp_lines
 ),
 
@@ -39,7 +41,8 @@ final as (
         cast(unit_price_amount as decimal(18, 2)) as unit_price_amount,
         cast(discount_amount as decimal(18, 2)) as discount_amount,
         cast(paid_amount as decimal(18, 2)) as paid_amount,
-        coupon_code
+        coupon_code,
+        is_needs_review
     from unioned
 )
 

@@ -1,14 +1,25 @@
 -- One row per order across channels: POS tickets (sales and returns) and mini-program
 -- orders (sales, and refunds as their own negative rows). GMV is the net paid amount.
+-- is_needs_review: the order's amount is an outlier, one of its POS lines was flagged for
+-- review, or the mini-program order was (meta.dq_row_flags says which rule).
 with
 
 orders as (select * from {{ ref('int_orders_unioned') }}),
+pos_lines as (select * from {{ ref('int_order_lines__pos') }}),
 flags as (select * from {{ ref('int_quality_flags') }}),
 
 review as (
-    select distinct record_key as order_id
+    select record_key as order_id
     from flags
-    where rule = 'amount_outlier'
+    where {{ dq_flags_of('order_amounts', action='review') }}
+    union
+    select 'mp:' || record_key as order_id
+    from flags
+    where {{ dq_flags_of('miniapp_orders', action='review') }}
+    union
+    select 'pos:' || store_code || ':' || order_no as order_id
+    from pos_lines
+    where is_needs_review
 ),
 
 final as (
@@ -25,6 +36,8 @@ final as (
         cast(orders.gmv_amount as decimal(18, 2)) as gmv_amount,
         cast(orders.discount_amount as decimal(18, 2)) as discount_amount,
         cast(orders.coupon_count as bigint) as coupon_count,
+        orders.original_order_id,
+        orders.is_purchase,
         review.order_id is not null as is_needs_review
     from orders
     left join review on orders.order_id = review.order_id
