@@ -431,19 +431,9 @@ def _write(con, run_id: str, validated_at: datetime, datasets: list[str],
     return rows_flagged
 
 
-def _text(value) -> str | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return str(value)
 
 
 def _int(value) -> int | None:
     if value is None or pd.isna(value):
         return None
     return int(value)
-
-
-def _float(value) -> float | None:
-    if value is None or pd.isna(value):
-        return None
-    return float(value)
