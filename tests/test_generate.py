@@ -595,3 +595,129 @@ def test_json_nulls_are_written_as_null_or_left_out(data, landing):
         keys = BY_KEY[entity].column_names
         assert any(None in row.values() for row in rows)
         assert any(set(row) < set(keys) for row in rows)
+
+
+# ----------------------------------------------------------------------------- campaigns
+
+def _by_campaign(rows, key="campaign_id"):
+    out = defaultdict(list)
+    for r in rows:
+        out[r[key]].append(r)
+    return out
+
+
+def test_campaign_truth_counts_match_the_files(data, landing):
+    _, truth = landing
+    camps = truth["campaigns"]
+    audience = _by_campaign(good_rows(data, truth, "marketing/campaign_audience"))
+    touches = _by_campaign(good_rows(data, truth, "marketing/campaign_touches"))
+    assert set(audience) <= set(camps)
+    for cid, c in camps.items():
+        treat = {r["member_id"] for r in audience[cid] if r["group"] == "treatment"}
+        ctrl = {r["member_id"] for r in audience[cid] if r["group"] == "control"}
+        assert c["targeted_count"] == len(treat) and c["control_count"] == len(ctrl), cid
+        assert c["has_control"] == bool(ctrl), cid
+        t = touches[cid]
+        assert c["reached_count"] == len({r["member_id"] for r in t if r["delivered"] == "1"})
+        assert c["opened_count"] == len({r["member_id"] for r in t if r["opened_at"]})
+        assert c["clicked_count"] == len({r["member_id"] for r in t if r["clicked_at"]})
+        assert c["targeted_count"] >= c["reached_count"] >= c["opened_count"] >= c["clicked_count"]
+        assert abs(c["expected_incremental_gmv_amount"]
+                   - c["expected_incremental_gmv_per_member"] * c["targeted_count"]) < 0.05
+    # no audience holds a later member_id of a duplicate person
+    secondary = {i for g in truth["duplicate_persons"] for i in g["member_ids"][1:]}
+    assert not secondary & {r["member_id"] for rows in audience.values() for r in rows}
+    assert sum(not c["has_control"] for c in camps.values()) == 1
+    zero = [c for c in camps.values() if c["uplift"] == 0]
+    assert len(zero) == 1 and zero[0]["has_control"] and zero[0]["template_ids"] == []
+    assert zero[0]["expected_conversion_lift"] == 0 and zero[0]["expected_incremental_gmv_amount"] == 0
+    for c in camps.values():
+        if c["uplift"] > 0 and c["targeted_count"]:
+            assert c["expected_conversion_lift"] > 0 and c["expected_incremental_gmv_per_member"] > 0
+    points = [c for c in camps.values() if c["scenario"] == "points"]
+    assert len(points) == 1
+
+
+def test_points_campaign_truth_matches_the_ledger(data, landing):
+    _, truth = landing
+    (cid, c), = [(k, v) for k, v in truth["campaigns"].items() if v["scenario"] == "points"]
+    dup = {i: g["member_ids"][0] for g in truth["duplicate_persons"] for i in g["member_ids"]}
+    gifts = [r for r in good_rows(data, truth, "points/ledger")
+             if r["reason"] == "gift_redemption" and r["campaign_id"] == cid
+             and c["start_date"] <= r["occurred_at"][:10] <= c["end_date"]]
+    assert c["gifts_redeemed_count"] == len(gifts)
+    assert c["gift_cost_amount"] == pytest.approx(sum(to_cents(r["gift_cost"]) for r in gifts) / 100)
+    assert c["redeeming_member_count"] == len({dup.get(r["member_id"], r["member_id"]) for r in gifts})
+
+
+def test_coupon_template_truth_matches_the_files(data, landing):
+    _, truth = landing
+    tpls = truth["coupon_templates"]
+    end = datetime.fromisoformat(truth["end_date"]) + timedelta(days=1)
+    issues = good_rows(data, truth, "marketing/coupon_issues")
+    reds = good_rows(data, truth, "marketing/coupon_redemptions")
+    tpl_of = {r["coupon_code"]: r["template_id"] for r in issues}
+    issued, claimed, expires = defaultdict(set), defaultdict(set), {}
+    for r in issues:
+        issued[r["template_id"]].add(r["coupon_code"])
+        if r["claimed_at"]:
+            claimed[r["template_id"]].add(r["coupon_code"])
+        expires[r["coupon_code"]] = local_time(r["expires_at"])
+    rows = defaultdict(list)
+    for r in reds:
+        rows[tpl_of[r["coupon_code"]]].append(r)
+    redeemed = {r["coupon_code"] for r in reds}
+    for tid, t in tpls.items():
+        assert t["issued_count"] == len(issued[tid]), tid
+        assert t["claimed_count"] == len(claimed[tid]), tid
+        assert t["redeemed_count"] == len({r["coupon_code"] for r in rows[tid]}), tid
+        assert t["redemption_rows"] == len(rows[tid]), tid
+        n_codes = Counter(r["coupon_code"] for r in rows[tid])
+        assert t["duplicate_redemption_rows"] == sum(v - 1 for v in n_codes.values()), tid
+        assert t["no_order_ref_rows"] == sum(r["order_ref"] == "" for r in rows[tid]), tid
+        assert t["expired_unused_count"] == sum(
+            1 for code in issued[tid] if code not in redeemed and expires[code] < end), tid
+    assert sum(t["duplicate_redemption_rows"] for t in tpls.values()) >= 1
+    faces = sorted((t["face_value"], t["claim_probability"], t["usage_probability"], t["campaign_id"])
+                   for t in tpls.values() if t["coupon_type"] == "no_threshold" and t["campaign_id"]
+                   and t["name"].startswith("周年庆"))
+    assert [f[:3] for f in faces] == [(5.0, 0.5, 0.3), (10.0, 0.55, 0.4), (20.0, 0.6, 0.5)]
+    assert len({f[3] for f in faces}) == 1
+    assert truth["campaigns"][faces[0][3]]["has_control"]
+
+
+def test_double_logged_redemptions_repeat_a_code_later_without_order_ref(data, landing):
+    _, truth = landing
+    reds = good_rows(data, truth, "marketing/coupon_redemptions")
+    pos = {r["order_no"]: r["store_code"]
+           for r in good_rows(data, truth, "pos/order_lines", complete_only=False)}
+    by_code = defaultdict(list)
+    for r in reds:
+        by_code[r["coupon_code"]].append(r)
+        if r["order_ref"] in pos:
+            assert r["store_code"] == pos[r["order_ref"]]
+    repeats = [sorted(v, key=lambda r: local_time(r["redeemed_at"])) for v in by_code.values()
+               if len(v) > 1]
+    assert repeats and len(repeats) <= max(1, round(0.03 * len(reds)))
+    for first, again in repeats:
+        gap = local_time(again["redeemed_at"]) - local_time(first["redeemed_at"])
+        assert timedelta(minutes=1) <= gap <= timedelta(days=1)
+        assert again["order_ref"] == "" and again["member_id"] == first["member_id"]
+        assert again["discount_amount"] == first["discount_amount"]
+    empty = sum(r["order_ref"] == "" for r in reds) - len(repeats)
+    assert 0 < empty < 0.15 * len(reds)
+
+
+def test_campaigns_at_size_have_big_control_groups_and_planted_claim_rates(tmp_path):
+    truth = generate(tmp_path, members=2000, days=40, seed=7, start=START)
+    camps = truth["campaigns"]
+    big = [c for c in camps.values() if c["control_count"] >= 100 and c["targeted_count"] >= 100]
+    assert len(big) >= 2
+    zero = [c for c in camps.values() if c["uplift"] == 0]
+    assert zero[0]["control_count"] >= 100 and zero[0]["targeted_count"] >= 100
+    for t in truth["coupon_templates"].values():
+        if t["campaign_id"] and t["name"].startswith("周年庆"):
+            n, p = t["issued_count"], t["claim_probability"]
+            assert n >= 50
+            assert abs(t["claimed_count"] / n - p) < 4 * (p * (1 - p) / n) ** 0.5
+            assert t["redeemed_count"] <= t["claimed_count"]

@@ -29,3 +29,13 @@
     {%- endif -%}
     {{ return(registry[dataset]) }}
 {%- endmacro %}
+
+{#- A condition on a staging relation of `dataset`: the row was not quarantined by the
+    newest validation run (its flags keep it listed with its reason). -#}
+{% macro dq_not_quarantined(dataset) -%}
+    {{ dq_record_key(dataset) }} not in (
+        select quarantined.record_key
+        from {{ ref('int_quality_flags') }} as quarantined
+        where {{ dq_flags_of(dataset, action='quarantine') }}
+    )
+{%- endmacro %}

@@ -104,6 +104,22 @@ def _reconciliation(warehouse_dir: Path) -> list[str]:
         return [*audit.format_summary(failed.totals), str(failed)]
 
 
+def _report(args) -> int:
+    from memberdw import report
+
+    try:
+        paths = report.write_reports(Path(args.warehouse), Path(args.out) if args.out else None,
+                                     args.campaign)
+    except report.ReportError as exc:
+        print(f"memberdw report: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"wrote {path}")
+    if not paths:
+        print("memberdw report: no campaigns in the serving file", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="memberdw", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--force", action="store_true",
                      help="publish even if the marts shrink sharply against the serving file")
     run.set_defaults(func=_run)
+
+    rep = commands.add_parser("report", help="write one HTML retrospective page per campaign")
+    rep.add_argument("--warehouse", required=True,
+                     help="warehouse directory (reads its serving file marts.duckdb)")
+    rep.add_argument("--campaign", default=None, help="only this campaign id (default: all)")
+    rep.add_argument("--out", default=None, help="output directory (default: WAREHOUSE/reports)")
+    rep.set_defaults(func=_report)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -48,8 +48,10 @@ from memberdw.contract import ENTITIES
 from memberdw.generate import activity as A
 from memberdw.generate import deliver as DV
 from memberdw.generate import render as R
+from memberdw.generate.campaign_truth import campaign_truth
 from memberdw.generate.fmt import Calendar
-from memberdw.generate.world import make_campaigns, make_members, make_skus, make_stores, rng_for
+from memberdw.generate.world import (make_campaigns, make_members, make_skus, make_stores,
+                                     person_of, rng_for)
 
 __all__ = ["generate", "defect_scale"]
 
@@ -112,7 +114,8 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dic
     lines = A.tame(orders, lines, cal, skus)
     lap("tame")
     rng = rng_for(seed, "outliers")
-    outliers = A.plant_outliers(rng, orders, lines, cal, skus, k)
+    outliers = A.plant_outliers(rng, orders, lines, cal, skus, k,
+                                avoid=_audience_accounts(m, camp))
     orders, lines = A.make_returns(rng_for(seed, "returns"), cal, stores, orders, lines)
     ledger = A.make_ledger(rng_for(seed, "ledger"), cal, m, camp, orders, lines)
     mv = A.member_versions(rng_for(seed, "versions"), cal, m, ledger)
@@ -161,10 +164,28 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dic
 
     truth = _truth(cal, seed, members, m, stores, orders, versions, order_no, mini_id, outliers,
                    files, info, written, mv)
+    truth["campaigns"], truth["coupon_templates"] = campaign_truth(
+        cal, m, camp, orders, lines, issues, tables, _delivered(cal, info))
     (out / "_truth.json").write_text(
         json.dumps(truth, sort_keys=True, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     lap("truth")
     return truth
+
+
+def _delivered(cal, info):
+    incomplete = info["incomplete"]
+
+    def delivered(entity: str, day) -> np.ndarray:
+        """Rows of `entity` on these days that land in a complete folder."""
+        d = np.asarray(day)
+        return ~((incomplete[0] == entity) & (d == incomplete[1]))
+    return delivered
+
+
+def _audience_accounts(m, camp) -> np.ndarray:
+    """Member indices of every audience person, with the later ids of the same person."""
+    persons = np.unique(camp.audience["member"].to_numpy().astype(np.int64))
+    return np.flatnonzero(np.isin(person_of(m), persons))
 
 
 def _truth(cal, seed, members, m, stores, orders, versions, order_no, mini_id, outliers, files,

@@ -172,30 +172,34 @@ def make_issues(seed: int, cal: Calendar, m: Members, camp: Campaigns) -> pd.Dat
     D = cal.days
     tpl = camp.templates
     parts = []
+    p_claim = tpl["p_claim"].to_numpy()
     # new-member gift: at registration
     new = np.flatnonzero(m.reg_day >= 0)
     t = m.t_reg[new] + 30
-    claim = np.where(rng.random(len(new)) < 0.75, t + rng.integers(5, 900, len(new)), -1)
+    claim = np.where(rng.random(len(new)) < p_claim[0], t + rng.integers(5, 900, len(new)), -1)
     parts.append(pd.DataFrame({"template": 0, "member": new, "campaign": -1, "t_issue": t,
                                "t_claim": claim, "channel": "register"}))
     # free shipping coupons for some mini-program users, any day
     online = np.flatnonzero(m.p_online > 0)
     sel = online[rng.random(len(online)) < 0.08]
     t = _times(rng, rng.integers(0, D, len(sel)), WEB_HOURS)
-    claim = np.where(rng.random(len(sel)) < 0.6, t + rng.integers(60, 3 * DAY, len(sel)), -1)
+    claim = np.where(rng.random(len(sel)) < p_claim[1], t + rng.integers(60, 3 * DAY, len(sel)), -1)
     parts.append(pd.DataFrame({"template": 1, "member": sel, "campaign": -1, "t_issue": t,
                                "t_claim": claim, "channel": "miniapp"}))
-    # campaign coupons for the treatment group
+    # campaign coupons for the treatment group: one per member, drawn among the campaign's
+    # templates
     aud = camp.audience[camp.audience["group"] == "treatment"]
     for ci, r in camp.df.iterrows():
-        if r["template"] < 0:
+        tpls = np.asarray(r["templates"], dtype=np.int64)
+        if len(tpls) == 0:
             continue
         mem = aud.loc[aud["campaign"] == ci, "member"].to_numpy()
+        tp = tpls[rng.integers(0, len(tpls), len(mem))] if len(tpls) > 1 else np.full(len(mem), tpls[0])
         t = r["start_day"] * DAY + 9 * HOUR + rng.integers(0, 2 * HOUR, len(mem))
         delay = np.minimum(rng.exponential(20 * HOUR, len(mem)).astype(np.int64),
-                           int(tpl.loc[r["template"], "valid_days"]) * DAY - 1)
-        claim = np.where(rng.random(len(mem)) < 0.55, t + 60 + delay, -1)
-        parts.append(pd.DataFrame({"template": r["template"], "member": mem, "campaign": ci,
+                           tpl["valid_days"].to_numpy()[tp] * DAY - 1)
+        claim = np.where(rng.random(len(mem)) < p_claim[tp], t + 60 + delay, -1)
+        parts.append(pd.DataFrame({"template": tp, "member": mem, "campaign": ci,
                                    "t_issue": t, "t_claim": claim, "channel": r["channel"]}))
     iss = pd.concat(parts, ignore_index=True)
     iss["t_issue"] = iss["t_issue"].astype(np.int64)
@@ -308,9 +312,15 @@ def tame(orders, lines, cal, skus) -> pd.DataFrame:
     return line_amounts(lines.reset_index(drop=True), skus)
 
 
-def plant_outliers(rng, orders, lines, cal, skus, k: int) -> list[int]:
+def plant_outliers(rng, orders, lines, cal, skus, k: int, avoid=None) -> list[int]:
+    """Blow up k POS sale orders beyond 3 sigma of their store and month. Orders bought by
+    a member of ``avoid`` (indices: the campaign audiences) are left alone, so that no
+    planted outlier lands in a campaign comparison."""
     z = pos_sale_z(orders, lines, cal)
     coupon_orders = set(lines.loc[lines["coupon"] != "", "oid"].tolist())
+    if avoid is not None and len(avoid):
+        buyer = orders.set_index("oid")["buyer"]
+        coupon_orders |= set(buyer.index[np.isin(buyer.to_numpy(), avoid)].tolist())
     groups = z.groupby("group")["count"].first().sort_values(ascending=False, kind="stable")
     groups = groups[groups >= 15]  # with n orders z <= (n-1)/sqrt(n) (ddof=1)
     picked = []

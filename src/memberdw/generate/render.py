@@ -387,10 +387,15 @@ def issues_table(rng, cal, m: Members, camp: Campaigns, iss: pd.DataFrame) -> Ta
             "expires_at": cal.iso_ts(r["t_expire"].to_numpy(), utc)}
     files, names = daily_files(cal, "coupon_issues")
     day = r["day"].to_numpy()
-    return _finish("marketing/coupon_issues", day, names[day], vals, files)
+    tab = _finish("marketing/coupon_issues", day, names[day], vals, files)
+    tab.raw = {"seq": r["seq"].to_numpy(), "claimed": r["show_claim"].to_numpy()}
+    return tab
 
 
 def redemptions_table(rng, cal, stores, m, orders, lines, order_no, mini_id) -> Table:
+    """One row per redeemed coupon (the line it went on), ~6 % without order_ref, and a few
+    (2 %, at least one) logged twice by the coupon system: the same coupon_code again,
+    minutes to hours later, without order_ref. raw: code, dup (the repeat), no_ref."""
     cl = lines[(lines["coupon"] != "") & (lines["qty"] > 0)]
     oi = cl["oid"].to_numpy()
     is_pos = by_oid(orders, "channel")[oi] == 0
@@ -402,13 +407,29 @@ def redemptions_table(rng, cal, stores, m, orders, lines, order_no, mini_id) -> 
     ref = np.where(rng.random(n) < 0.06, sarr(""), ref)
     code = stores.df["code"].to_numpy().astype(S)[by_oid(orders, "store")[oi]]
     code = np.where(~is_pos & (rng.random(n) < 0.4), sarr(""), code)
-    vals = {"coupon_code": cl["coupon"].to_numpy(),
-            "member_id": m.id[by_oid(orders, "member")[oi]],
-            "redeemed_at": cal.iso_ts(t, rng.random(n) < 0.15), "order_ref": ref,
-            "store_code": code, "discount_amount": money(cl["cdisc"].to_numpy(), rng)}
+    coupon = cl["coupon"].to_numpy().astype(S)
+    member = m.id.astype(S)[by_oid(orders, "member")[oi]]
+    disc = money(cl["cdisc"].to_numpy(), rng)
+    # the double-logged redemptions
+    end = cal.days * DAY
+    delay = rng.integers(3 * 60, 20 * HOUR, n) if n else np.zeros(0, dtype=np.int64)
+    fits = np.flatnonzero(t + delay < end)
+    n_dup = min(len(fits), max(1, int(round(0.02 * n)))) if n else 0
+    pick = np.sort(rng.choice(fits, size=n_dup, replace=False)) if n_dup else np.zeros(0, dtype=np.int64)
+    dup = np.r_[np.zeros(n, dtype=bool), np.ones(n_dup, dtype=bool)]
+    src = np.r_[np.arange(n), pick]
+    t = np.r_[t, t[pick] + delay[pick]]
+    ref = np.r_[ref, np.full(n_dup, "", dtype=S)].astype(S)
+    o = _sort(t // DAY, t, src, dup)
+    src, t, ref, dup = src[o], t[o], ref[o], dup[o]
+    vals = {"coupon_code": coupon[src], "member_id": member[src],
+            "redeemed_at": cal.iso_ts(t, rng.random(len(t)) < 0.15), "order_ref": ref,
+            "store_code": code[src], "discount_amount": disc[src]}
     files, names = daily_files(cal, "coupon_redemptions")
     day = t // DAY
-    return _finish("marketing/coupon_redemptions", day, names[day], vals, files)
+    tab = _finish("marketing/coupon_redemptions", day, names[day], vals, files)
+    tab.raw = {"code": coupon[src].astype(object), "dup": dup, "no_ref": ref == sarr("")}
+    return tab
 
 
 def audience_tables(rng, cal, m: Members, camp: Campaigns) -> tuple[Table, Table]:
@@ -424,6 +445,7 @@ def audience_tables(rng, cal, m: Members, camp: Campaigns) -> tuple[Table, Table
             "assigned_at": cal.iso_ts(t_as, rng.random(len(a)) < 0.1)}
     files, names = daily_files(cal, "campaign_audience")
     aud = _finish("marketing/campaign_audience", sd, names[sd], vals, files)
+    aud.raw = {"campaign": ci, "member": mem, "group": grp}
     # touches: treatment only; a reminder for longer campaigns
     tr = a[a["group"] == "treatment"]
     ci = tr["campaign"].to_numpy().astype(np.int64)
@@ -456,6 +478,8 @@ def audience_tables(rng, cal, m: Members, camp: Campaigns) -> tuple[Table, Table
             "clicked_at": blank_where(cal.iso_ts(t_click, utc), ~clicked)}
     files, names = daily_files(cal, "campaign_touches")
     touches = _finish("marketing/campaign_touches", day, names[day], vals, files)
+    touches.raw = {"campaign": T["ci"].to_numpy(), "member": T["member"].to_numpy(),
+                   "delivered": delivered, "opened": opened, "clicked": clicked}
     return aud, touches
 
 
@@ -525,4 +549,7 @@ def ledger_table(rng, cal, m: Members, camp: Campaigns, led: pd.DataFrame) -> Ta
             "gift_cost": np.where(gi >= 0, money(gift_cost[np.maximum(gi, 0)], rng), sarr(""))}
     files, names = daily_files(cal, "ledger")
     day = led["t"].to_numpy() // DAY  # the ledger is already sorted by time
-    return _finish("points/ledger", day, names[day], vals, files)
+    tab = _finish("points/ledger", day, names[day], vals, files)
+    tab.raw = {"campaign": ci, "gift": gi, "member": led["member"].to_numpy(),
+               "reason": led["reason"].to_numpy()}
+    return tab

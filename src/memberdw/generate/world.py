@@ -475,12 +475,39 @@ def _plant_member_defects(m: Members, rng: np.random.Generator, cal: Calendar, k
 @dataclass
 class Campaigns:
     # campaign_id, name, scenario, region, channel, start_day, end_day, budget (cents),
-    # target_segment, template (row of templates or -1), uplift, control (has one)
+    # target_segment, template (first row of templates or -1), templates (tuple of rows of
+    # templates; a treatment member gets one of them at random), uplift, control (has one),
+    # control_share
     df: pd.DataFrame
     audience: pd.DataFrame  # campaign (row of df), member, group ('treatment'/'control')
     # template_id, name, coupon_type, face, threshold (cents), category, valid_days,
-    # campaign_id, unit_cost (cents), p_redeem
+    # campaign_id, unit_cost (cents), p_claim, p_redeem (given a next order before expiry)
     templates: pd.DataFrame
+
+
+# planted claim and usage probabilities of campaign coupons by coupon type
+P_CLAIM = 0.55
+P_REDEEM = {"threshold": 0.28, "no_threshold": 0.42, "category": 0.25, "new_product": 0.3,
+            "gift": 0.5}
+# the face-value test: one of three no-threshold coupons per treatment member
+FACE_VALUE_COUPONS = [("周年庆无门槛5元", 5, 0.50, 0.30), ("周年庆无门槛10元", 10, 0.55, 0.40),
+                      ("周年庆无门槛20元", 20, 0.60, 0.50)]
+
+
+def secondary_accounts(m: Members) -> np.ndarray:
+    """Indices of the later member_ids of duplicate persons (the first id is the person)."""
+    pos = {v: i for i, v in enumerate(m.id.tolist())}
+    return np.array(sorted(pos[x] for ids, _ in m.dup_groups for x in ids[1:]), dtype=np.int64)
+
+
+def person_of(m: Members) -> np.ndarray:
+    """Per member index: the member index of the person's first member_id."""
+    pos = {v: i for i, v in enumerate(m.id.tolist())}
+    out = np.arange(m.n)
+    for ids, _ in m.dup_groups:
+        for x in ids[1:]:
+            out[pos[x]] = pos[ids[0]]
+    return out
 
 
 def make_campaigns(seed: int, cal: Calendar, stores: Stores, m: Members) -> Campaigns:
@@ -488,80 +515,101 @@ def make_campaigns(seed: int, cal: Calendar, stores: Stores, m: Members) -> Camp
     D = cal.days
     rows = []
 
-    def add(name, scenario, region, channel, s, e, budget, segment, uplift, control=True,
-            coupon=None):
+    def add(name, scenario, region, channel, s, e, budget, segment, uplift, control=0.4,
+            coupon=None, coupons=None):
         s, e = max(0, min(s, D - 1)), max(0, min(e, D - 1))
+        coupons = coupons if coupons is not None else ([coupon] if coupon is not None else [])
         rows.append(dict(name=name, scenario=scenario, region=region, channel=channel,
                          start_day=s, end_day=max(s, e), budget=budget * 100,
-                         target_segment=segment, uplift=uplift, control=control, coupon=coupon))
+                         target_segment=segment, uplift=uplift, control=bool(control),
+                         control_share=float(control), coupons=coupons))
 
     # the golden week (or the first week) and 11.11 if in range
     nd = (date(cal.start.year, 10, 1) - cal.start).days
     if 0 <= nd < D:
         add("国庆黄金周会员礼遇", "holiday", "全国", "sms", nd, nd + 6, 80000, "all", 0.5,
-            coupon=("国庆满199减30", "threshold", 30, 199, "", 14, 0))
+            control=0.4, coupon=("国庆满199减30", "threshold", 30, 199, "", 14, 0))
     else:
-        add("开季焕新礼", "holiday", "全国", "sms", 0, 6, 60000, "all", 0.5,
+        add("开季焕新礼", "holiday", "全国", "sms", 0, 6, 60000, "all", 0.5, control=0.4,
             coupon=("焕新满199减30", "threshold", 30, 199, "", 14, 0))
     for y in (cal.start.year, cal.start.year + 1):
         d11 = (date(y, 11, 11) - cal.start).days
         if 0 <= d11 < D:
             add("双十一狂欢", "holiday", "全国", "miniapp_push", d11 - 10, d11, 120000,
-                "all", 0.6, coupon=("双十一满599减100", "threshold", 100, 599, "", 20, 0))
-    add("品牌周年庆", "anniversary", "全国", "wechat_article", D // 5, D // 5 + 2, 30000,
-        "high_value", 0.4, coupon=("周年庆无门槛20元", "no_threshold", 20, 0, "", 10, 0))
+                "all", 0.6, control=0.3,
+                coupon=("双十一满599减100", "threshold", 100, 599, "", 20, 0))
+    # the face-value test: 5, 10 or 20 yuan without threshold, drawn per treatment member
+    add("品牌周年庆", "anniversary", "全国", "wechat_article", D // 5, D // 5 + 6, 30000,
+        "all", 0.4, control=0.5,
+        coupons=[(nm, "no_threshold", face, 0, "", 10, 0, pc, pr)
+                 for nm, face, pc, pr in FACE_VALUE_COUPONS])
+    # a brand story without coupon and without any effect on purchases
+    add("秋日品牌故事", "holiday", "全国", "wechat_article", D // 4, D // 4 + 6, 5000, "all",
+        0.0, control=0.5)
     add("沉睡会员召回", "recall", "全国", "ai_call", 2, 2 + 13, 20000, "dormant", 0.9,
-        coupon=("召回满300减50", "threshold", 50, 300, "", 21, 0))
+        control=0.3, coupon=("召回满300减50", "threshold", 50, 300, "", 21, 0))
     add("新品上市尝鲜", "new_product", "华东", "moments_ad", D // 2, D // 2 + 6, 40000,
-        "region", 0.35, coupon=("新品立减15", "new_product", 15, 0, "外套", 14, 0))
+        "region", 0.35, control=0.3,
+        coupon=("新品立减15", "new_product", 15, 0, "外套", 14, 0))
     add("积分兑好礼", "points", "全国", "miniapp_push", D // 3, D // 3 + 14, 15000, "all",
-        0.2)
+        0.2, control=0.3)
     add("换季清仓", "season_end", "全国", "wecom", max(0, D - 10), D - 1, 25000, "all", 0.3,
-        coupon=("清仓品类券满199减40", "category", 40, 199, "T恤", 10, 0))
+        control=0.4, coupon=("清仓品类券满199减40", "category", 40, 199, "T恤", 10, 0))
     for dd in range(D):  # member day: the 18th of every month
         if cal.pydate(dd).day == 18:
             add(f"{cal.pydate(dd).month}月会员日", "member_day", "全国", "wecom", dd, dd, 10000,
-                "all", 0.8, coupon=("会员日赠品券", "gift", 29, 0, "", 3, 1250))
+                "all", 0.8, control=0.3, coupon=("会员日赠品券", "gift", 29, 0, "", 3, 1250))
     first_month = cal.pydate(0)
     add(f"{first_month.month}月生日礼", "birthday", "全国", "sms", 0, min(D - 1, 29), 8000,
-        "birthday_month", 0.4, coupon=("生日专享满200减50", "threshold", 50, 200, "", 30, 0))
+        "birthday_month", 0.4, control=0.3,
+        coupon=("生日专享满200减50", "threshold", 50, 200, "", 30, 0))
     if stores.new_store is not None:
         sdf = stores.df
         ns = stores.new_store
         o = int(sdf.loc[ns, "opened_day"])
         add(f"{sdf.loc[ns, 'name']}开业", "new_store", sdf.loc[ns, "region"], "sms", o, o + 9,
-            30000, "region", 0.5, control=False,
+            30000, "region", 0.5, control=0,
             coupon=("新店开业无门槛10元", "no_threshold", 10, 0, "", 10, 0))
     df = pd.DataFrame(rows)
     df = df.sort_values(["start_day", "scenario", "name"], kind="stable").reset_index(drop=True)
     if not (~df["control"]).any():  # exactly one campaign without a control group
-        df.loc[len(df) - 1, "control"] = False
+        last = df.index[(df["uplift"] > 0) & (df["scenario"] != "anniversary")][-1]
+        df.loc[last, "control"] = False
+        df.loc[last, "control_share"] = 0.0
     df["campaign_id"] = [f"CP{cal.start.year % 100:02d}{i + 1:03d}" for i in range(len(df))]
 
-    # ---- coupon templates: one per coupon campaign plus the always-on ones
-    trows = [("新人礼券", "no_threshold", 10, 0, "", 30, 0, "", 0.45),
-             ("包邮券", "shipping", 8, 0, "", 15, 0, "", 0.3)]
+    # ---- coupon templates: the campaigns' coupons plus the always-on ones
+    trows = [("新人礼券", "no_threshold", 10, 0, "", 30, 0, "", 0.75, 0.45),
+             ("包邮券", "shipping", 8, 0, "", 15, 0, "", 0.6, 0.3)]
+    tpl_of = []
     for _, r in df.iterrows():
-        if r["coupon"] is not None:
-            nm, ctype, face, thr, catg, valid, cost = r["coupon"]
-            p = {"threshold": 0.28, "no_threshold": 0.42, "category": 0.25,
-                 "new_product": 0.3, "gift": 0.5}[ctype]
-            trows.append((nm, ctype, face, thr, catg, valid, cost, r["campaign_id"], p))
+        rows_ = []
+        for c in r["coupons"]:
+            nm, ctype, face, thr, catg, valid, cost = c[:7]
+            pc, pr = c[7:] if len(c) > 7 else (P_CLAIM, P_REDEEM[ctype])
+            rows_.append(len(trows))
+            trows.append((nm, ctype, face, thr, catg, valid, cost, r["campaign_id"], pc, pr))
+        tpl_of.append(tuple(rows_))
     tdf = pd.DataFrame(trows, columns=["name", "coupon_type", "face", "threshold", "category",
-                                       "valid_days", "unit_cost", "campaign_id", "p_redeem"])
+                                       "valid_days", "unit_cost", "campaign_id", "p_claim",
+                                       "p_redeem"])
     tdf["face"] = tdf["face"] * 100
     tdf["threshold"] = tdf["threshold"] * 100
     tdf["template_id"] = [f"TPL{i + 1:03d}" for i in range(len(tdf))]
-    cid_tpl = dict(zip(tdf["campaign_id"], tdf.index))
-    df["template"] = [cid_tpl.get(c, -1) for c in df["campaign_id"]]
+    df["templates"] = tpl_of
+    df["template"] = [t[0] if t else -1 for t in tpl_of]
+    df = df.drop(columns=["coupons"])
 
-    # ---- audience
+    # ---- audience: persons (a duplicate person's later member_ids are left out) who are
+    # not erased during the period
     region_of_member = stores.df["region"].to_numpy()[m.home_store]
     bd = np.datetime64(cal.start.isoformat(), "D") + m.birthday_day
     birth_month = bd.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    person = np.ones(m.n, dtype=bool)
+    person[secondary_accounts(m)] = False
     aud = []
     for ci, r in df.iterrows():
-        eligible = (m.t_first < r["start_day"] * DAY) & (m.del_day > r["end_day"])
+        eligible = (m.t_first < r["start_day"] * DAY) & (m.del_day >= 10**6) & person
         seg = r["target_segment"]
         if seg == "dormant":
             eligible &= m.lam < np.quantile(m.lam, 0.4)
@@ -572,12 +620,12 @@ def make_campaigns(seed: int, cal: Calendar, stores: Stores, m: Members) -> Camp
         elif seg == "region":
             eligible &= region_of_member == (r["region"] if r["region"] != "全国" else region_of_member)
         idx = np.flatnonzero(eligible)
-        share = {"all": 0.25, "dormant": 0.5, "high_value": 0.6, "birthday_month": 1.0,
-                 "region": 0.4}[seg]
+        share = {"all": 0.3, "dormant": 0.5, "high_value": 0.6, "birthday_month": 1.0,
+                 "region": 0.5}[seg]
         idx = idx[rng.random(len(idx)) < share]
         if len(idx) == 0:
             continue
-        ctrl = (rng.random(len(idx)) < 0.1) if r["control"] else np.zeros(len(idx), dtype=bool)
+        ctrl = rng.random(len(idx)) < r["control_share"]
         aud.append(pd.DataFrame({"campaign": ci, "member": idx,
                                  "group": np.where(ctrl, "control", "treatment")}))
     audience = (pd.concat(aud, ignore_index=True) if aud

@@ -1,0 +1,208 @@
+-- One row per coupon template (券效): the funnel issued -> claimed -> redeemed (distinct
+-- codes; a code redeemed twice counts once, redemption_rows shows every row), claim and
+-- usage rates, days from claim to use, expired unused, how redemptions were matched to
+-- orders, what redeemers bought against the comparison members, and the incremental GMV
+-- with its 95% interval. effect_method control_group: the template's campaign had a
+-- control group; the template's issued treatment members are compared with it over the
+-- campaign window (int_coupon_effects). Templates without one have no effect estimate yet
+-- (effect_method null). Cost = discounts given + unit_cost x redeemed codes.
+with
+
+templates as (select * from {{ ref('stg_marketing__coupon_templates') }}),
+issues as (select * from {{ ref('int_coupon_issues_enriched') }}),
+effects as (select * from {{ ref('int_coupon_effects') }}),
+campaigns as (select * from {{ ref('int_campaign_windows') }}),
+outcomes as (select * from {{ ref('int_campaign_member_outcomes') }}),
+orders as (select * from {{ ref('int_orders_unioned') }}),
+
+funnel as (
+    select
+        template_id,
+        count(*) as issued_count,
+        sum(case when is_claimed then 1 else 0 end) as claimed_count,
+        sum(case when is_redeemed then 1 else 0 end) as redeemed_count,
+        sum(redemption_rows) as redemption_rows,
+        sum(case when is_expired_unused then 1 else 0 end) as expired_unused_count,
+        sum(case when match_method = 'order_ref' then 1 else 0 end) as matched_by_ref_count,
+        sum(case when match_method = 'nearest_purchase' then 1 else 0 end) as matched_nearest_count,
+        sum(case when match_method = 'unmatched' then 1 else 0 end) as unmatched_count,
+        percentile_cont(0.5) within group (order by days_claim_to_use) as median_days_claim_to_use,
+        sum(coalesce(discount_amount, 0)) as discount_amount,
+        count(distinct case when is_redeemed then member_id end) as redeemer_count
+    from issues
+    group by template_id
+),
+
+-- redeemers' purchases over the effect window (the campaign window when there is one,
+-- else the coupon's life: issue date to expiry), and their repurchase within 30 days of
+-- the redeemed order
+redeemer_windows as (
+    select
+        issues.template_id,
+        issues.member_id,
+        min(coalesce(campaigns.start_date, issues.issued_date)) as window_start_date,
+        max(coalesce(campaigns.end_date, cast(issues.expires_at as date))) as window_end_date,
+        min(issues.redeemed_at) as redeemed_at
+    from issues
+    left join campaigns on issues.campaign_id = campaigns.campaign_id
+    where issues.is_redeemed
+    group by issues.template_id, issues.member_id
+),
+
+redeemer_sales as (
+    select
+        redeemer_windows.template_id,
+        sum(orders.gmv_amount) as gmv_amount,
+        count(distinct case when orders.is_purchase then orders.order_id end) as purchase_count
+    from redeemer_windows
+    inner join orders
+        on
+            redeemer_windows.member_id = orders.member_id
+            and orders.order_date
+            between redeemer_windows.window_start_date and redeemer_windows.window_end_date
+    group by redeemer_windows.template_id
+),
+
+redeemer_repurchase as (
+    select
+        redeemer_windows.template_id,
+        count(distinct orders.member_id) as repurchaser_count
+    from redeemer_windows
+    inner join orders
+        on
+            redeemer_windows.member_id = orders.member_id
+            and orders.is_purchase
+            and orders.order_date > cast(redeemer_windows.redeemed_at as date)
+            and orders.order_date <= cast(
+                {{ dbt.dateadd('day', var('coupon_repurchase_days'), 'redeemer_windows.redeemed_at') }}
+                as date
+            )
+    group by redeemer_windows.template_id
+),
+
+-- comparison members: the campaign's control group, over the campaign window
+comparison_members as (
+    select distinct
+        issues.template_id,
+        outcomes.member_id,
+        campaigns.start_date,
+        campaigns.end_date
+    from issues
+    inner join effects on issues.template_id = effects.template_id
+    inner join campaigns on issues.campaign_id = campaigns.campaign_id
+    inner join outcomes
+        on campaigns.campaign_id = outcomes.campaign_id and outcomes.arm = 'control'
+),
+
+comparison_orders as (
+    select
+        comparison_members.template_id,
+        comparison_members.member_id,
+        orders.order_id,
+        orders.order_date,
+        orders.gmv_amount,
+        orders.is_purchase,
+        comparison_members.end_date
+    from comparison_members
+    inner join orders
+        on
+            comparison_members.member_id = orders.member_id
+            and orders.order_date
+            between comparison_members.start_date and comparison_members.end_date
+),
+
+comparison_first_purchase as (
+    select
+        template_id,
+        member_id,
+        min(order_date) as first_date
+    from comparison_orders
+    where is_purchase
+    group by template_id, member_id
+),
+
+comparison_repurchase as (
+    select
+        comparison_first_purchase.template_id,
+        count(distinct comparison_first_purchase.member_id) as buyer_count,
+        count(distinct orders.member_id) as repurchaser_count
+    from comparison_first_purchase
+    left join orders
+        on
+            comparison_first_purchase.member_id = orders.member_id
+            and orders.is_purchase
+            and comparison_first_purchase.first_date < orders.order_date
+            and orders.order_date <= cast(
+                {{ dbt.dateadd('day', var('coupon_repurchase_days'),
+                                'comparison_first_purchase.first_date') }}
+                as date
+            )
+    group by comparison_first_purchase.template_id
+),
+
+comparison_sales as (
+    select
+        template_id,
+        sum(gmv_amount) as gmv_amount,
+        count(distinct case when is_purchase then order_id end) as purchase_count
+    from comparison_orders
+    group by template_id
+),
+
+final as (
+    select
+        templates.template_id,
+        templates.template_name,
+        templates.campaign_id,
+        templates.coupon_type,
+        cast(templates.face_value_amount as decimal(18, 2)) as face_value_amount,
+        cast(templates.threshold_amount as decimal(18, 2)) as threshold_amount,
+        cast(coalesce(funnel.issued_count, 0) as bigint) as issued_count,
+        cast(coalesce(funnel.claimed_count, 0) as bigint) as claimed_count,
+        cast(coalesce(funnel.redeemed_count, 0) as bigint) as redeemed_count,
+        cast(coalesce(funnel.redemption_rows, 0) as bigint) as redemption_rows,
+        cast(coalesce(funnel.expired_unused_count, 0) as bigint) as expired_unused_count,
+        {{ ratio('funnel.claimed_count', 'funnel.issued_count') }} as claim_rate,
+        {{ ratio('funnel.redeemed_count', 'funnel.claimed_count') }} as usage_rate,
+        cast(funnel.median_days_claim_to_use as double) as median_days_claim_to_use,
+        cast(coalesce(funnel.matched_by_ref_count, 0) as bigint) as matched_by_ref_count,
+        cast(coalesce(funnel.matched_nearest_count, 0) as bigint) as matched_nearest_count,
+        cast(coalesce(funnel.unmatched_count, 0) as bigint) as unmatched_redemption_count,
+        cast(coalesce(funnel.redeemer_count, 0) as bigint) as redeemer_count,
+        cast(coalesce(redeemer_sales.gmv_amount, 0) as decimal(18, 2)) as redeemer_gmv_amount,
+        cast(
+            {{ ratio('redeemer_sales.gmv_amount', 'redeemer_sales.purchase_count') }}
+            as decimal(18, 2)
+        ) as redeemer_aov_amount,
+        {{ ratio('coalesce(redeemer_repurchase.repurchaser_count, 0)', 'funnel.redeemer_count') }}
+            as redeemer_repurchase_30d_rate,
+        cast(effects.comparison_member_count as bigint) as comparison_member_count,
+        cast(comparison_sales.gmv_amount as decimal(18, 2)) as comparison_gmv_amount,
+        cast(
+            {{ ratio('comparison_sales.gmv_amount', 'comparison_sales.purchase_count') }}
+            as decimal(18, 2)
+        ) as comparison_aov_amount,
+        {{ ratio('comparison_repurchase.repurchaser_count', 'comparison_repurchase.buyer_count') }}
+            as comparison_repurchase_30d_rate,
+        cast(effects.incremental_gmv_amount as decimal(18, 2)) as incremental_gmv_amount,
+        cast(effects.incremental_gmv_ci_low as decimal(18, 2)) as incremental_gmv_ci_low,
+        cast(effects.incremental_gmv_ci_high as decimal(18, 2)) as incremental_gmv_ci_high,
+        case when effects.template_id is not null then 'control_group' end as effect_method,
+        cast(
+            coalesce(funnel.discount_amount, 0)
+            + coalesce(templates.unit_cost_amount, 0) * coalesce(funnel.redeemed_count, 0)
+            as decimal(18, 2)
+        ) as cost_amount,
+        {{ ratio('effects.incremental_gmv_amount',
+                 'coalesce(funnel.discount_amount, 0) + coalesce(templates.unit_cost_amount, 0) * coalesce(funnel.redeemed_count, 0)') }}
+            as roi
+    from templates
+    left join funnel on templates.template_id = funnel.template_id
+    left join effects on templates.template_id = effects.template_id
+    left join redeemer_sales on templates.template_id = redeemer_sales.template_id
+    left join redeemer_repurchase on templates.template_id = redeemer_repurchase.template_id
+    left join comparison_sales on templates.template_id = comparison_sales.template_id
+    left join comparison_repurchase on templates.template_id = comparison_repurchase.template_id
+)
+
+select * from final
