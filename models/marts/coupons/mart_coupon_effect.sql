@@ -149,6 +149,16 @@ comparison_sales as (
     group by template_id
 ),
 
+-- cost = discounts given on counted redemptions + unit_cost x redeemed codes
+costs as (
+    select
+        templates.template_id,
+        coalesce(funnel.discount_amount, 0)
+        + coalesce(templates.unit_cost_amount, 0) * coalesce(funnel.redeemed_count, 0) as cost_amount
+    from templates
+    left join funnel on templates.template_id = funnel.template_id
+),
+
 final as (
     select
         templates.template_id,
@@ -188,16 +198,11 @@ final as (
         cast(effects.incremental_gmv_ci_low as decimal(18, 2)) as incremental_gmv_ci_low,
         cast(effects.incremental_gmv_ci_high as decimal(18, 2)) as incremental_gmv_ci_high,
         case when effects.template_id is not null then 'control_group' end as effect_method,
-        cast(
-            coalesce(funnel.discount_amount, 0)
-            + coalesce(templates.unit_cost_amount, 0) * coalesce(funnel.redeemed_count, 0)
-            as decimal(18, 2)
-        ) as cost_amount,
-        {{ ratio('effects.incremental_gmv_amount',
-                 'coalesce(funnel.discount_amount, 0) + coalesce(templates.unit_cost_amount, 0) * coalesce(funnel.redeemed_count, 0)') }}
-            as roi
+        cast(costs.cost_amount as decimal(18, 2)) as cost_amount,
+        {{ ratio('effects.incremental_gmv_amount', 'costs.cost_amount') }} as roi
     from templates
     left join funnel on templates.template_id = funnel.template_id
+    left join costs on templates.template_id = costs.template_id
     left join effects on templates.template_id = effects.template_id
     left join redeemer_sales on templates.template_id = redeemer_sales.template_id
     left join redeemer_repurchase on templates.template_id = redeemer_repurchase.template_id
