@@ -196,6 +196,66 @@ def test_coupon_cuts_add_up(built):
         assert (c["issued"], c["redeemed"]) == (m["issued_count"], m["redeemed_count"])
 
 
+def effect_members(con, template_id):
+    return rows(con, f"""select * from intermediate.int_coupon_effect_members
+                         where template_id = '{template_id}'""")
+
+
+def test_coupons_without_a_control_group_get_a_difference_in_differences(built):
+    con, truth, _ = built
+    mart = {r["template_id"]: r for r in rows(con, "select * from marts.mart_coupon_effect")}
+    with_control = {cid for cid, t in truth["campaigns"].items() if t["has_control"]}
+    for tid, t in truth["coupon_templates"].items():
+        expected = "control_group" if t["campaign_id"] in with_control else "diff_in_diff"
+        assert mart[tid]["effect_method"] == expected, tid
+    # the campaign without a control group: its coupon's estimate covers the planted
+    # increment per issued member (every targeted member was issued it)
+    (campaign_id, planted), = [(cid, c) for cid, c in truth["campaigns"].items()
+                               if not c["has_control"]]
+    (tid,) = planted["template_ids"]
+    r = mart[tid]
+    members = effect_members(con, tid)
+    treated = [m for m in members if m["arm"] == "treatment"]
+    assert len({m["member_id"] for m in treated}) == len(treated) == planted["targeted_count"]
+    compared = sum(m["stratum"] != "unmatched" for m in treated)
+    assert r["unmatched_issued_count"] == len(treated) - compared
+    per_member = planted["expected_incremental_gmv_per_member"]
+    assert float(r["incremental_gmv_ci_low"]) <= per_member * compared \
+        <= float(r["incremental_gmv_ci_high"]), (r, per_member, compared)
+    assert r["incremental_gmv_ci_low"] < r["incremental_gmv_amount"] < r["incremental_gmv_ci_high"]
+
+
+def test_difference_in_differences_recomputed_from_the_compared_members(built):
+    """Σ_s w_s·(mean(y − x) of issued − of never-issued) × issued, over the strata holding
+    both; comparison members never issued the template, once per wave, with a whole
+    pre-period; the new-member coupon (issued at registration) has no pre-period at all."""
+    con, truth, _ = built
+    mart = {r["template_id"]: r for r in rows(con, "select * from marts.mart_coupon_effect")}
+    estimated = [t for t, r in mart.items()
+                 if r["effect_method"] == "diff_in_diff" and r["incremental_gmv_amount"] is not None]
+    assert estimated
+    for tid in estimated:
+        members = effect_members(con, tid)
+        issued = {m["member_id"] for m in members if m["arm"] == "treatment"}
+        assert not issued & {m["member_id"] for m in members if m["arm"] == "lookalike"}
+        strata = {}
+        for m in members:
+            strata.setdefault(m["stratum"], {}).setdefault(m["arm"], []).append(
+                float(m["gmv_amount"] - m["pre_gmv_amount"]))
+        both = {s: g for s, g in strata.items() if len(g) == 2}
+        n_t = sum(len(g["treatment"]) for g in both.values())
+        diff = sum(len(g["treatment"]) / n_t * (sum(g["treatment"]) / len(g["treatment"])
+                                                - sum(g["lookalike"]) / len(g["lookalike"]))
+                   for g in both.values())
+        assert float(mart[tid]["incremental_gmv_amount"]) == pytest.approx(diff * n_t, abs=0.01)
+        assert mart[tid]["comparison_member_count"] == sum(len(g["lookalike"]) for g in both.values())
+    new_member_gift = [t for t, v in truth["coupon_templates"].items() if v["name"] == "新人礼券"]
+    for tid in new_member_gift:
+        assert mart[tid]["incremental_gmv_amount"] is None
+        assert mart[tid]["unmatched_issued_count"] == len(
+            [m for m in effect_members(con, tid) if m["arm"] == "treatment"])
+
+
 def test_face_values_of_one_type_answer_in_one_query(built):
     con, truth, _ = built
     faces = rows(con, """select face_value_amount, usage_rate from marts.mart_coupon_face_value

@@ -288,6 +288,41 @@ def test_lookalike_cuped_adjusts_per_stratum_against_arrays():
     assert row["incremental_gmv_cuped_ci_high"] == pytest.approx((diff + half) * 600, rel=1e-9)
 
 
+def test_diff_in_diff_is_welch_on_member_differences():
+    """θ fixed at 1, one stratum: the incremental GMV is the difference of the groups' mean
+    y − x, with scipy's Welch interval on those per-member differences, times n_t."""
+    rng = np.random.default_rng(21)
+    y_t, x_t = members(rng, 500, lift=12.0)
+    y_c, x_c = members(rng, 1500)
+    x_t = x_t + 30.0  # a level difference before the window, which DiD removes
+    y_t = y_t + 30.0
+    frame = pd.DataFrame([arm_row("t1", "treatment", "s", y_t, x_t),
+                          arm_row("t1", "lookalike", "s", y_c, x_c)])
+    row = one(campaign_effects(frame, theta=1.0))
+
+    d_t, d_c = y_t - x_t, y_c - x_c
+    ci = sps.ttest_ind(d_t, d_c, equal_var=False).confidence_interval(0.95)
+    assert row["cuped_theta"] == 1.0
+    assert row["incremental_gmv_cuped_amount"] == pytest.approx((d_t.mean() - d_c.mean()) * 500,
+                                                                rel=1e-9)
+    assert row["incremental_gmv_cuped_ci_low"] == pytest.approx(ci.low * 500, rel=1e-9)
+    assert row["incremental_gmv_cuped_ci_high"] == pytest.approx(ci.high * 500, rel=1e-9)
+
+
+def test_diff_in_diff_per_stratum_is_standardised_to_the_treatment_mix():
+    """Two strata: Σ w_s·(d̄_t,s − d̄_c,s) with w_s = n_t,s / n_t, on arrays."""
+    rng = np.random.default_rng(22)
+    t = {s: members(rng, n, buy_rate=r) for s, n, r in [("A", 300, 0.3), ("B", 100, 0.6)]}
+    c = {s: members(rng, n, buy_rate=r) for s, n, r in [("A", 600, 0.3), ("B", 900, 0.6)]}
+    frame = pd.DataFrame([arm_row("t1", "treatment", s, *t[s]) for s in t]
+                         + [arm_row("t1", "lookalike", s, *c[s]) for s in c])
+    row = one(campaign_effects(frame, theta=1.0))
+    d_t = np.r_[t["A"][0] - t["A"][1], t["B"][0] - t["B"][1]]
+    d_c = {s: (c[s][0] - c[s][1]).mean() for s in c}
+    expected = d_t.mean() - (0.75 * d_c["A"] + 0.25 * d_c["B"])
+    assert row["incremental_gmv_cuped_amount"] == pytest.approx(expected * 400, rel=1e-9)
+
+
 def test_control_group_wins_over_lookalike_rows():
     frame = lookalike_example()
     control = stratum_row("c9", "control", "A", 500, 100, 9.0, 350.0, 6.0, 30.0)
@@ -448,3 +483,38 @@ def test_unknown_arm_is_an_error():
     frame.loc[0, "arm"] = "holdout"
     with pytest.raises(ValueError, match="holdout"):
         campaign_effects(frame)
+
+
+def test_coupon_effects_picks_the_estimate_of_each_method():
+    rng = np.random.default_rng(23)
+    y_t, x_t = members(rng, 300, lift=10.0)
+    y_c, x_c = members(rng, 600)
+    rows = [arm_row("T1", "treatment", "all", y_t, x_t), arm_row("T1", "control", "all", y_c, x_c),
+            arm_row("T2", "treatment", "w", y_t, x_t), arm_row("T2", "lookalike", "w", y_c, x_c)]
+    frame = pd.DataFrame(rows).rename(columns={"campaign_id": "template_id"})
+    frame["effect_method"] = ["control_group"] * 2 + ["diff_in_diff"] * 2
+    got = stats.coupon_effects(frame).set_index("template_id")
+
+    assert list(got.index) == ["T1", "T2"]
+    assert got.loc["T1", "effect_method"] == "control_group"
+    assert got.loc["T1", "incremental_gmv_amount"] == pytest.approx(
+        (y_t.mean() - y_c.mean()) * 300, rel=1e-9)
+    assert got.loc["T2", "effect_method"] == "diff_in_diff"
+    assert got.loc["T2", "incremental_gmv_amount"] == pytest.approx(
+        ((y_t - x_t).mean() - (y_c - x_c).mean()) * 300, rel=1e-9)
+    assert got.loc["T2", "comparison_member_count"] == 600
+
+
+def test_coupon_effects_refuses_mixed_or_unknown_methods():
+    rng = np.random.default_rng(24)
+    y, x = members(rng, 50)
+    frame = pd.DataFrame([arm_row("T1", "treatment", "all", y, x),
+                          arm_row("T1", "control", "all", y, x)]).rename(
+        columns={"campaign_id": "template_id"})
+    frame["effect_method"] = ["control_group", "diff_in_diff"]
+    with pytest.raises(ValueError, match="two effect methods"):
+        stats.coupon_effects(frame)
+    frame["effect_method"] = ["matching", "matching"]
+    with pytest.raises(ValueError, match="unknown effect_method"):
+        stats.coupon_effects(frame)
+    assert list(stats.coupon_effects(frame.iloc[:0]).columns) == list(stats.COUPON_OUTPUT_DTYPES)

@@ -19,6 +19,11 @@ The comparison arm:
   and are left out as well (also from the CUPED θ). The control-group case is the same
   computation with one stratum of weight 1, apart from the conversion p-value (pooled there).
 
+Difference in differences (coupons without a control group) is the CUPED computation with θ
+fixed at 1: each member's y' = y − (x − x̄), so the treatment − comparison difference of
+means is (ȳ_t − x̄_t) − (ȳ_c − x̄_c), per stratum and standardised as for lookalikes, and
+its Welch/Satterthwaite interval is the interval of the per-member differences y − x.
+
 Variances are sample variances (divisor n − 1); a group of one member has variance 0.
 A campaign whose treatment or comparison arm has fewer than ``min_group_size`` members gets
 null lift, p-value and incremental columns; its rates, means and balance figures stay.
@@ -287,7 +292,8 @@ def std_mean_diff(mean_t: float, var_t: float, mean_c: float, var_c: float) -> f
 
 # --- one campaign ------------------------------------------------------------------------
 
-def _campaign_effect(campaign_id: str, rows: pd.DataFrame, min_group_size: int) -> dict:
+def _campaign_effect(campaign_id: str, rows: pd.DataFrame, min_group_size: int,
+                     theta: float | None) -> dict:
     """The output row of one campaign (rows: its input rows, sums already float)."""
     def groups(arm: str) -> dict[str, Group]:
         arm_rows = rows[rows["arm"] == arm]
@@ -337,8 +343,10 @@ def _campaign_effect(campaign_id: str, rows: pd.DataFrame, min_group_size: int) 
         treatment.mean_y - comparison_gmv,
         [(_ratio(treatment.var_y, n_t), n_t - 1)] + gmv_components)
 
-    # CUPED: θ over all analysed members, y adjusted in each group, then the same.
-    theta, x_centre = cuped_theta([treatment] + comparison)
+    # CUPED: θ over all analysed members (or the θ given), y adjusted in each group, then
+    # the same.
+    estimated_theta, x_centre = cuped_theta([treatment] + comparison)
+    theta = estimated_theta if theta is None else theta
     t_mean, t_var = cuped(treatment, theta, x_centre)
     adjusted = [cuped(g, theta, x_centre) for g in comparison]
     c_mean, cuped_components = standardise(
@@ -394,10 +402,13 @@ def _campaign_effect(campaign_id: str, rows: pd.DataFrame, min_group_size: int) 
 
 # --- the table ---------------------------------------------------------------------------
 
-def campaign_effects(stats: pd.DataFrame, min_group_size: int = 100) -> pd.DataFrame:
+def campaign_effects(stats: pd.DataFrame, min_group_size: int = 100,
+                     theta: float | None = None) -> pd.DataFrame:
     """One row per campaign_id of effect estimates from per-(campaign, arm, stratum) sums.
 
     See the module docstring for the definitions; the columns are OUTPUT_COLUMNS.
+    ``theta`` fixes the CUPED coefficient instead of estimating it: with θ = 1 the
+    incremental_gmv_cuped_* columns are the difference-in-differences estimate.
     """
     missing = [c for c in INPUT_COLUMNS if c not in stats.columns]
     if missing:
@@ -414,7 +425,60 @@ def campaign_effects(stats: pd.DataFrame, min_group_size: int = 100) -> pd.DataF
         values = data[column].astype(object).map(lambda v: NAN if v is None else float(v))
         data[column] = values.astype("float64").fillna(0.0)
 
-    rows = [_campaign_effect(campaign_id, group, min_group_size)
+    rows = [_campaign_effect(campaign_id, group, min_group_size, theta)
             for campaign_id, group in data.groupby("campaign_id", sort=True)]
     result = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
     return result.astype(OUTPUT_DTYPES)
+
+
+# --- coupon templates --------------------------------------------------------------------
+
+EFFECT_METHODS = {"control_group": None, "diff_in_diff": 1.0}  # method -> fixed CUPED θ
+
+COUPON_OUTPUT_DTYPES = {
+    "template_id": "str",
+    "effect_method": "str",
+    "treatment_member_count": "int64",
+    "comparison_member_count": "int64",
+    "unmatched_treatment_count": "int64",
+    "incremental_gmv_amount": "float64",
+    "incremental_gmv_ci_low": "float64",
+    "incremental_gmv_ci_high": "float64",
+}
+
+
+def coupon_effects(stats: pd.DataFrame, min_group_size: int = 100) -> pd.DataFrame:
+    """Incremental GMV per coupon template from per-(template, effect_method, arm, stratum)
+    sums (columns: template_id, effect_method and INPUT_COLUMNS but campaign_id).
+
+    effect_method control_group: the raw Welch estimate against the control group.
+    diff_in_diff: strata of issued members (arm treatment) against never-issued members of
+    the same wave and pre-period segment (arm lookalike); the estimate is the θ = 1 CUPED
+    one, the difference in differences. One row per template, COUPON_OUTPUT_DTYPES.
+    """
+    unknown = set(stats["effect_method"].dropna().unique()) - set(EFFECT_METHODS)
+    if unknown or stats["effect_method"].isna().any():
+        raise ValueError(f"coupon_effects: unknown effect_method {sorted(map(str, unknown))}")
+    if stats.groupby("template_id")["effect_method"].nunique().gt(1).any():
+        raise ValueError("coupon_effects: a template has rows of two effect methods")
+    estimate = {"control_group": "incremental_gmv", "diff_in_diff": "incremental_gmv_cuped"}
+    parts = []
+    for method, theta in EFFECT_METHODS.items():
+        rows = stats[stats["effect_method"] == method].rename(columns={"template_id": "campaign_id"})
+        if rows.empty:
+            continue
+        effects = campaign_effects(rows, min_group_size, theta=theta)
+        prefix = estimate[method]
+        parts.append(pd.DataFrame({
+            "template_id": effects["campaign_id"],
+            "effect_method": method,
+            "treatment_member_count": effects["treatment_member_count"],
+            "comparison_member_count": effects["comparison_member_count"],
+            "unmatched_treatment_count": effects["unmatched_treatment_count"],
+            "incremental_gmv_amount": effects[f"{prefix}_amount"],
+            "incremental_gmv_ci_low": effects[f"{prefix}_ci_low"],
+            "incremental_gmv_ci_high": effects[f"{prefix}_ci_high"],
+        }))
+    result = (pd.concat(parts, ignore_index=True) if parts
+              else pd.DataFrame(columns=list(COUPON_OUTPUT_DTYPES)))
+    return result.sort_values("template_id", ignore_index=True).astype(COUPON_OUTPUT_DTYPES)

@@ -6,8 +6,8 @@
 -- earliest assignment. Nothing after the window leaks in: a purchase is a sale not returned
 -- in full by end_date (is_purchase_as_of); GMV is net of returns dated in the window.
 -- pre_* measure the equal-length window before the start, history the days before it.
--- value_group: the member's RFM value group at the newest RFM snapshot (month ends and the
--- as-of date) before the start; 'none' when they had no purchase by then.
+-- value_group: the member's RFM value group on the campaign's eve (the RFM snapshot of the
+-- day before the start, int_rfm_snapshot_dates); 'none' when they had no purchase by then.
 with
 
 campaigns as (select * from {{ ref('int_campaign_windows') }}),
@@ -121,32 +121,7 @@ touched as (
 ),
 
 window_orders as (
-    select
-        campaigns.campaign_id,
-        orders.member_id,
-        sum(case when orders.order_date >= campaigns.start_date then orders.gmv_amount end)
-            as gmv_amount,
-        sum(case when orders.order_date < campaigns.start_date then orders.gmv_amount end)
-            as pre_gmv_amount,
-        max(case
-            when
-                orders.order_date >= campaigns.start_date
-                and {{ is_purchase_as_of('campaigns.end_date', 'orders') }}
-                then 1
-            else 0
-        end) = 1 as has_purchase,
-        max(case
-            when
-                orders.order_date < campaigns.start_date
-                and {{ is_purchase_as_of('campaigns.pre_end_date', 'orders') }}
-                then 1
-            else 0
-        end) = 1 as has_pre_purchase
-    from orders
-    inner join campaigns
-        on orders.order_date between campaigns.pre_start_date and campaigns.end_date
-    where orders.member_id is not null
-    group by campaigns.campaign_id, orders.member_id
+    {{ window_member_outcomes('campaigns', ['campaign_id']) }}
 ),
 
 history as (

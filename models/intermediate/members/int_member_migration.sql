@@ -2,7 +2,7 @@
 -- segment and value group before and after ('none': no purchase as of that date), whether
 -- the member moved to a lower value group, and the net GMV the member bought in the step.
 -- Snapshots are the month ends the data covers and, last, the as-of date, which need not be
--- a month end (is_to_month_end says so).
+-- a month end (is_to_month_end says so); campaign eves are not steps (is_period_snapshot).
 with
 
 rfm as (select * from {{ ref('int_member_rfm') }}),
@@ -15,6 +15,7 @@ ordered_dates as (
         as_of_date as to_date,
         is_month_end as is_to_month_end
     from snapshot_dates
+    where is_period_snapshot
 ),
 
 steps as (

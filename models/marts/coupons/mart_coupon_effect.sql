@@ -2,17 +2,19 @@
 -- codes; a code redeemed twice counts once, redemption_rows shows every row), claim and
 -- usage rates, days from claim to use, expired unused, how redemptions were matched to
 -- orders, what redeemers bought against the comparison members, and the incremental GMV
--- with its 95% interval. effect_method control_group: the template's campaign had a
--- control group; the template's issued treatment members are compared with it over the
--- campaign window (int_coupon_effects). Templates without one have no effect estimate yet
--- (effect_method null). Cost = discounts given + unit_cost x redeemed codes.
+-- with its 95% interval (int_coupon_effects). effect_method control_group: the template's
+-- campaign had a control group; the template's issued treatment members are compared with
+-- it over the campaign window. diff_in_diff: the members issued the template against the
+-- never-issued members of the same wave and pre-period RFM segment, window GMV minus the
+-- equal-length window before (int_coupon_effect_members). Null: nobody was issued it.
+-- Cost = discounts given + unit_cost x redeemed codes.
 with
 
 templates as (select * from {{ ref('stg_marketing__coupon_templates') }}),
 issues as (select * from {{ ref('int_coupon_issues_enriched') }}),
 effects as (select * from {{ ref('int_coupon_effects') }}),
 campaigns as (select * from {{ ref('int_campaign_windows') }}),
-outcomes as (select * from {{ ref('int_campaign_member_outcomes') }}),
+effect_members as (select * from {{ ref('int_coupon_effect_members') }}),
 orders as (select * from {{ ref('int_orders_unioned') }}),
 
 funnel as (
@@ -80,29 +82,27 @@ redeemer_repurchase as (
     group by redeemer_windows.template_id
 ),
 
--- comparison members: the campaign's control group, over the campaign window
+-- comparison members over their windows: the campaign's control group (control_group) or
+-- the never-issued members of each wave (diff_in_diff), as int_coupon_effect_members has them
 comparison_members as (
-    select distinct
-        issues.template_id,
-        outcomes.member_id,
-        campaigns.start_date,
-        campaigns.end_date
-    from issues
-    inner join effects on issues.template_id = effects.template_id
-    inner join campaigns on issues.campaign_id = campaigns.campaign_id
-    inner join outcomes
-        on campaigns.campaign_id = outcomes.campaign_id and outcomes.arm = 'control'
+    select
+        template_id,
+        member_id,
+        window_start_date as start_date,
+        window_end_date as end_date
+    from effect_members
+    where arm <> 'treatment'
 ),
 
+-- (under diff_in_diff a member is compared once per wave: each member-window counts)
 comparison_orders as (
     select
         comparison_members.template_id,
         comparison_members.member_id,
-        orders.order_id,
+        comparison_members.start_date,
         orders.order_date,
         orders.gmv_amount,
-        orders.is_purchase,
-        comparison_members.end_date
+        orders.is_purchase
     from comparison_members
     inner join orders
         on
@@ -115,17 +115,19 @@ comparison_first_purchase as (
     select
         template_id,
         member_id,
+        start_date,
         min(order_date) as first_date
     from comparison_orders
     where is_purchase
-    group by template_id, member_id
+    group by template_id, member_id, start_date
 ),
 
-comparison_repurchase as (
+comparison_repurchasers as (
     select
         comparison_first_purchase.template_id,
-        count(distinct comparison_first_purchase.member_id) as buyer_count,
-        count(distinct orders.member_id) as repurchaser_count
+        comparison_first_purchase.member_id,
+        comparison_first_purchase.start_date,
+        max(case when orders.order_date is not null then 1 else 0 end) as has_repurchase
     from comparison_first_purchase
     left join orders
         on
@@ -137,14 +139,26 @@ comparison_repurchase as (
                                 'comparison_first_purchase.first_date') }}
                 as date
             )
-    group by comparison_first_purchase.template_id
+    group by
+        comparison_first_purchase.template_id,
+        comparison_first_purchase.member_id,
+        comparison_first_purchase.start_date
+),
+
+comparison_repurchase as (
+    select
+        template_id,
+        count(*) as buyer_count,
+        sum(has_repurchase) as repurchaser_count
+    from comparison_repurchasers
+    group by template_id
 ),
 
 comparison_sales as (
     select
         template_id,
         sum(gmv_amount) as gmv_amount,
-        count(distinct case when is_purchase then order_id end) as purchase_count
+        sum(case when is_purchase then 1 else 0 end) as purchase_count
     from comparison_orders
     group by template_id
 ),
@@ -187,6 +201,7 @@ final as (
         {{ ratio('coalesce(redeemer_repurchase.repurchaser_count, 0)', 'funnel.redeemer_count') }}
             as redeemer_repurchase_30d_rate,
         cast(effects.comparison_member_count as bigint) as comparison_member_count,
+        cast(effects.unmatched_treatment_count as bigint) as unmatched_issued_count,
         cast(comparison_sales.gmv_amount as decimal(18, 2)) as comparison_gmv_amount,
         cast(
             {{ ratio('comparison_sales.gmv_amount', 'comparison_sales.purchase_count') }}
@@ -197,7 +212,7 @@ final as (
         cast(effects.incremental_gmv_amount as decimal(18, 2)) as incremental_gmv_amount,
         cast(effects.incremental_gmv_ci_low as decimal(18, 2)) as incremental_gmv_ci_low,
         cast(effects.incremental_gmv_ci_high as decimal(18, 2)) as incremental_gmv_ci_high,
-        case when effects.template_id is not null then 'control_group' end as effect_method,
+        effects.effect_method,
         cast(costs.cost_amount as decimal(18, 2)) as cost_amount,
         {{ ratio('effects.incremental_gmv_amount', 'costs.cost_amount') }} as roi
     from templates
