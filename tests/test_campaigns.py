@@ -189,11 +189,24 @@ def test_coupon_cuts_add_up(built):
     mart = {r["template_id"]: r for r in rows(con, "select * from marts.mart_coupon_effect")}
     cuts = rows(con, """select template_id, cut, sum(issued_count) as issued,
                         sum(redeemed_count) as redeemed from marts.mart_coupon_cuts group by all""")
-    assert {c["cut"] for c in cuts} == {"store", "channel", "rfm_segment", "value_group",
-                                        "member_type"}
+    assert {c["cut"] for c in cuts} == {"campaign", "store", "channel", "rfm_segment",
+                                        "value_group", "member_type"}
     for c in cuts:
         m = mart[c["template_id"]]
         assert (c["issued"], c["redeemed"]) == (m["issued_count"], m["redeemed_count"])
+
+
+@pytest.mark.parametrize("column", ["issued_count", "claimed_count", "redeemed_count",
+                                    "expired_unused_count"])
+def test_coupon_counts_per_campaign_equal_the_truth(built, column):
+    con, truth, _ = built
+    got = dict(con.execute(f"""select cut_value, sum({column}) from marts.mart_coupon_cuts
+                               where cut = 'campaign' group by cut_value""").fetchall())
+    expected = {}
+    for t in truth["coupon_templates"].values():
+        key = t["campaign_id"] or "none"
+        expected[key] = expected.get(key, 0) + t[column]
+    assert got == expected
 
 
 def effect_members(con, template_id):
