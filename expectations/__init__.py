@@ -6,6 +6,7 @@ runs them with Great Expectations against the working warehouse.
   miniapp_orders      staging.stg_miniapp__orders
   coupons             coupon_templates, coupon_issues, coupon_redemptions
   campaigns           campaigns, campaign_audience, campaign_touches
+  acquisition_costs   staging.stg_marketing__acquisition_costs
   stores              staging.stg_stores__stores
   points_ledger       staging.stg_points__ledger
   order_amounts       amount outliers over POS tickets and mini-program orders
@@ -27,15 +28,15 @@ import json
 from pathlib import Path
 
 from expectations import (
-    campaigns, coupons, members, miniapp_orders, order_amounts, points_ledger,
-    pos_order_lines, stores,
+    acquisition_costs, campaigns, coupons, members, miniapp_orders, order_amounts,
+    points_ledger, pos_order_lines, stores,
 )
 from expectations.base import (
     BOOKKEEPING_COLUMNS, ERROR, FUTURE_BOUND, QUARANTINE, REVIEW, WARN, Dataset, Rule,
 )
 
-MODULES = (members, pos_order_lines, miniapp_orders, coupons, campaigns, stores,
-           points_ledger, order_amounts)
+MODULES = (members, pos_order_lines, miniapp_orders, coupons, campaigns, acquisition_costs,
+           stores, points_ledger, order_amounts)
 
 #: Every checked dataset by name, in the order they are validated.
 DATASETS: dict[str, Dataset] = {d.name: d for m in MODULES for d in m.DATASETS}

@@ -130,7 +130,8 @@ def row_problem(entity_key: str, row: dict | None) -> tuple[str, str | None] | N
         if not valid(col.kind, v, ent.source):
             reason = {"int": "invalid_integer", "money": "invalid_money",
                       "local_ts": "invalid_timestamp", "iso_ts": "invalid_timestamp",
-                      "any_ts": "invalid_timestamp", "mobile": "invalid_mobile"}.get(col.kind, "invalid")
+                      "any_ts": "invalid_timestamp", "mobile": "invalid_mobile",
+                      "month": "invalid_month"}.get(col.kind, "invalid")
             return reason, col.name
     return None
 
@@ -325,7 +326,7 @@ def test_malformed_rows_cover_every_reason_code(landing):
     reasons = Counter(m["reason"] for m in truth["malformed_rows"])
     assert set(reasons) == {"csv_too_many_columns", "csv_missing_columns", "invalid_money",
                             "invalid_timestamp", "invalid_integer", "invalid_mobile",
-                            "missing_required", "invalid_json"}
+                            "missing_required", "invalid_json", "invalid_month"}
     for m in truth["malformed_rows"]:
         assert (m["column"] is None) == (m["reason"].startswith("csv_") or m["reason"] == "invalid_json")
         assert m["path"].rsplit("/", 1)[0] not in truth["incomplete_folders"]

@@ -266,3 +266,26 @@ def test_unknown_entities_and_stray_files_are_reported_not_loaded(con, tmp_path)
         ("pos/order_lines/stray.csv", "file_outside_dt_folder"),
         ("pos/refunds", "unknown_entity")]
     assert con.execute("select count(*) from meta.skipped_folders").fetchone() == (3,)
+
+
+def test_acquisition_costs_land_typed_with_channel_wide_rows_and_bad_rows_quarantined(con, tmp_path):
+    costs = BY_KEY["marketing/acquisition_costs"]
+    # column order is not guaranteed; store_code empty: a channel-wide cost
+    rows = ["cost,month,store_code,register_channel",
+            "1200.5,2026-10,,miniapp", "300,2026-10,S001,store", "88.00,2026-10,S002,store",
+            "12.345,2026-10,S003,store", "50,2026-13,,wecom", "70,2026-10,,", "9,2026-10"]
+    deliver(tmp_path / "l", costs, "2026-11-01", "acquisition_costs_202610.csv",
+            ("\n".join(rows) + "\n").encode())
+    report = ingest.land_source(con, tmp_path / "l", "marketing")
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (7, 3, 4)
+    path = "marketing/acquisition_costs/dt=2026-11-01/acquisition_costs_202610.csv"
+    assert quarantine(con) == [(path, 5, "invalid_money", "cost"),
+                               (path, 6, "invalid_month", "month"),
+                               (path, 7, "missing_required", "register_channel"),
+                               (path, 8, "csv_missing_columns", None)]
+    assert con.execute("select month, register_channel, store_code, cost::varchar, _dt::varchar"
+                       " from raw.marketing__acquisition_costs order by _source_line").fetchall() == [
+        ("2026-10", "miniapp", None, "1200.50", "2026-11-01"),
+        ("2026-10", "store", "S001", "300.00", "2026-11-01"),
+        ("2026-10", "store", "S002", "88.00", "2026-11-01")]
+    assert ledger(con) == [(path, "loaded", "utf-8", 7, 3, 4, None)]

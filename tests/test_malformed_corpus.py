@@ -33,6 +33,8 @@ DEFAULTS = {
         register_store_code="S001", referrer_member_id="", tier="normal",
         points_balance="10", sms_opt_in="1", updated_at="2026-10-01 10:00:00", deleted="0"),
     "stores/targets": dict(store_code="S001", month="2026-10", sales_target="1000"),
+    "marketing/acquisition_costs": dict(month="2026-10", register_channel="store",
+                                        store_code="S001", cost="1200.5"),
     "points/ledger": dict(entry_id="E1", member_id="M1", occurred_at="2026-10-01 10:00:00",
                           points="10", reason="purchase", campaign_id="", gift_sku="",
                           gift_cost=""),
@@ -47,6 +49,7 @@ DEFAULTS = {
 }
 KEY_COLUMN = {"pos/order_lines": "order_no", "crm/members": "member_id",
               "stores/targets": "store_code", "points/ledger": "entry_id",
+              "marketing/acquisition_costs": "store_code",
               "miniapp/orders": "order_id", "miniapp/events": "event_id"}
 
 
@@ -285,6 +288,13 @@ VALUES = [
     bad_value("crm/members", 3, "invalid_integer", points_balance="ten"),
     bad_value("stores/targets", 3, "invalid_month", month="2026-13"),
     bad_value("stores/targets", 3, "invalid_money", sales_target="1e3"),
+    bad_value("marketing/acquisition_costs", 3, "invalid_month", month="2026-1"),
+    bad_value("marketing/acquisition_costs", 3, "invalid_month", month="2026-10-01",
+              id_="-a-date"),
+    bad_value("marketing/acquisition_costs", 3, "invalid_money", cost="¥1200"),
+    bad_value("marketing/acquisition_costs", 3, "invalid_money", cost="12.345", id_="-3-places"),
+    bad_value("marketing/acquisition_costs", 3, "missing_required", register_channel=""),
+    bad_value("marketing/acquisition_costs", 3, "missing_required", cost=""),
     bad_value("points/ledger", 3, "invalid_timestamp", occurred_at="2026-10-01T10:00:00"),
     bad_value("miniapp/orders", 2, "invalid_timestamp", created_at="2026-10-01 10:00:00"),
     bad_value("miniapp/orders", 2, "invalid_json_list", coupon_codes="C1"),

@@ -207,6 +207,24 @@ table("stg_marketing__campaign_touches",
           ("CP1", "M003", "sms", FUTURE, ("campaign_touches", "future_date:sent_at")),
       ])
 
+table("stg_marketing__acquisition_costs",
+      "cost_month varchar, register_channel varchar, store_code varchar,"
+      " cost_amount decimal(18,2)", [
+          ("2026-10", "miniapp", None, "1200.00", None),
+          ("2026-10", "store", "S001", "300.00", None),
+          ("2026-10", "store", "S002", "0.00", None),
+          ("2026-10", "tiktok", None, "10.00",
+           ("acquisition_costs", "invalid_enum:register_channel")),
+          ("2026-10", "store", "S999", "10.00", ("acquisition_costs", "unknown_store")),
+          ("2026-10", "wecom", None, "-5.00", ("acquisition_costs", "negative_cost")),
+          # the month starts on the first instant after the as-of day
+          ("2026-11", "store", "S001", "10.00", ("acquisition_costs", "future_date:cost_month")),
+          ("2026-10", "referral", None, "20.00",
+           ("acquisition_costs", "duplicate_in_delivery")),
+          ("2026-10", "referral", None, "20.00",
+           ("acquisition_costs", "duplicate_in_delivery")),
+      ])
+
 table("stg_points__ledger",
       "entry_id varchar, member_id varchar, occurred_at timestamp, points bigint,"
       " reason varchar", [
@@ -224,7 +242,8 @@ table("stg_points__ledger",
 
 # Staging counts the copies of a key within one delivered file; each table here is one file.
 _COPIES_OF = {"stg_crm__members": 1, "stg_pos__order_lines": 3, "stg_miniapp__orders": 1,
-              "stg_marketing__coupon_issues": 1, "stg_points__ledger": 1}  # key columns
+              "stg_marketing__coupon_issues": 1, "stg_points__ledger": 1,
+              "stg_marketing__acquisition_costs": 3}  # key columns
 
 _KEY = {  # how each dataset spells a row's record key, from the row's values
     "stg_stores__stores": lambda r: r[0],
@@ -238,6 +257,7 @@ _KEY = {  # how each dataset spells a row's record key, from the row's values
     "stg_marketing__campaign_audience": lambda r: f"{r[0]}|{r[1]}",
     "stg_marketing__campaign_touches": lambda r: f"{r[0]}|{r[1]}|{r[2]}|{r[3]}",
     "stg_points__ledger": lambda r: r[0],
+    "stg_marketing__acquisition_costs": lambda r: f"{r[0]}|{r[1]}|{r[2] or ''}",
 }
 
 

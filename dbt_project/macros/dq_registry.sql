@@ -3,6 +3,16 @@
     Great Expectations suites, for the dq_* macros in dq.sql. -#}
 {% macro dq_registry() -%}
 {{ return({
+    "acquisition_costs": {
+        "record_key": "concat_ws('|', cost_month, register_channel, coalesce(store_code, ''))",
+        "rules": {
+            "duplicate_in_delivery": "review",
+            "future_date:cost_month": "quarantine",
+            "invalid_enum:register_channel": "review",
+            "negative_cost": "quarantine",
+            "unknown_store": "quarantine"
+        }
+    },
     "campaign_audience": {
         "record_key": "concat_ws('|', campaign_id, member_id)",
         "rules": {

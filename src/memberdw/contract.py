@@ -92,6 +92,8 @@ ENTITIES: tuple[Entity, ...] = (
         "campaign_id:text! name:text scenario:text region:text channel:text "
         "start_date:date! end_date:date! budget:money cost:money target_segment:text"),
         snapshot=True),
+    Entity("marketing", "acquisition_costs", "csv", _cols(
+        "month:month! register_channel:text! store_code:text cost:money!")),
     Entity("marketing", "campaign_audience", "csv", _cols(
         "campaign_id:text! member_id:text! group:text! assigned_at:iso_ts")),
     Entity("marketing", "campaign_touches", "csv", _cols(

@@ -15,6 +15,9 @@ is not delivered, its folder and marker are)::
     miniapp/events/dt=D/events_YYYYMMDD.jsonl
     marketing/<entity>/dt=D/<entity>_YYYYMMDD.csv    coupon_templates and campaigns are
                                                      snapshots (first day, weekly, last day)
+    marketing/acquisition_costs/dt=D/acquisition_costs_YYYYMM.csv
+                                                     one per month: on the 1st of the next
+                                                     month, or month to date on the last day
     stores/stores/dt=D/stores_YYYYMMDD.csv           snapshot (weekly + opening/closing days)
     stores/targets/dt=D/targets_YYYYMM.csv           first day and the 1st of each month
     points/ledger/dt=D/ledger_YYYYMMDD.csv
@@ -50,8 +53,8 @@ from memberdw.generate import deliver as DV
 from memberdw.generate import render as R
 from memberdw.generate.campaign_truth import campaign_truth
 from memberdw.generate.fmt import Calendar
-from memberdw.generate.world import (make_campaigns, make_members, make_skus, make_stores,
-                                     person_of, rng_for)
+from memberdw.generate.world import (make_acquisition_costs, make_campaigns, make_members,
+                                     make_skus, make_stores, person_of, rng_for)
 
 __all__ = ["generate", "defect_scale"]
 
@@ -102,6 +105,7 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dic
     skus = make_skus(seed)
     m = make_members(seed, cal, stores, members, k)
     camp = make_campaigns(seed, cal, stores, m)
+    acq = make_acquisition_costs(seed, cal, stores, m)
     lap("world")
 
     orders, lines, guests = A.make_orders(seed, cal, stores, skus, m, camp)
@@ -139,6 +143,9 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dic
         "marketing/coupon_redemptions": lambda: R.redemptions_table(rr, cal, stores, m, orders,
                                                                     lines, order_no, mini_id),
         "marketing/campaigns": lambda: R.campaigns_table(rr, cal, camp),
+        # its own stream: adding the entity left the shared render rng's draws unchanged
+        "marketing/acquisition_costs": lambda: R.acquisition_costs_table(
+            rng_for(seed, "render acquisition_costs"), cal, acq),
         "marketing/campaign_audience": lambda: aud,
         "marketing/campaign_touches": lambda: touches,
         "stores/stores": lambda: R.stores_table(rr, cal, stores),
@@ -166,6 +173,8 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dic
                    files, info, written, mv)
     truth["campaigns"], truth["coupon_templates"] = campaign_truth(
         cal, m, camp, orders, lines, issues, tables, _delivered(cal, info))
+    truth["acquisition_costs"] = _acquisition_truth(cal, tables["marketing/acquisition_costs"],
+                                                    files, _delivered(cal, info))
     (out / "_truth.json").write_text(
         json.dumps(truth, sort_keys=True, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     lap("truth")
@@ -180,6 +189,44 @@ def _delivered(cal, info):
         d = np.asarray(day)
         return ~((incomplete[0] == entity) & (d == incomplete[1]))
     return delivered
+
+
+def _yuan(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def _acquisition_truth(cal, tab, files, delivered) -> dict:
+    """The delivered acquisition costs, valid rows only (a malformed row is a broken copy
+    inserted after a real row, listed under ``defective_rows``; the real row loads).
+    Money as decimal text with two places; every month is delivered once."""
+    ok = delivered("marketing/acquisition_costs", tab.day)
+    rows = []
+    for i in np.flatnonzero(ok).tolist():
+        rows.append({"month": tab.cols["month"][i],
+                     "register_channel": tab.cols["register_channel"][i],
+                     "store_code": tab.cols["store_code"][i],
+                     "cost": _yuan(int(tab.raw["cents"][i])),
+                     "dt": cal.pydate(int(tab.day[i])).isoformat()})
+    by_month: dict = {}
+    for r, cents in zip(rows, tab.raw["cents"][ok].tolist()):
+        mon = by_month.setdefault(r["month"], {"cents": 0, "rows": 0, "by_channel": {}})
+        mon["cents"] += cents
+        mon["rows"] += 1
+        mon["by_channel"][r["register_channel"]] = mon["by_channel"].get(
+            r["register_channel"], 0) + cents
+    defective = sorted(({"path": f.path(cal), "line": line, "reason": reason, "column": column}
+                        for f in files if f.entity == "marketing/acquisition_costs"
+                        for line, reason, column in f.malformed),
+                       key=lambda d: (d["path"], d["line"]))
+    return {
+        "rows": sorted(rows, key=lambda r: (r["month"], r["register_channel"], r["store_code"])),
+        "by_month": {mon: {"total": _yuan(v["cents"]), "rows": v["rows"],
+                           "by_channel": {c: _yuan(x) for c, x in v["by_channel"].items()}}
+                     for mon, v in by_month.items()},
+        "total": _yuan(int(tab.raw["cents"][ok].sum())),
+        "defective_rows": defective,
+    }
 
 
 def _audience_accounts(m, camp) -> np.ndarray:

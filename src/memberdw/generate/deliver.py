@@ -54,9 +54,12 @@ MALFORMED = [
     ("crm/members", "invalid_mobile", "mobile"),
     ("crm/members", "missing_required", "member_id"),
     ("miniapp/events", "invalid_json", None),
+    ("marketing/acquisition_costs", "invalid_money", "cost"),
+    ("marketing/acquisition_costs", "invalid_month", "month"),
 ]
 BAD_VALUES = {"invalid_money": ["12.345", "abc", "1,99"], "invalid_timestamp": ["2026/10/05 25:61:00"],
-              "invalid_integer": ["two"], "invalid_mobile": ["12345"], "missing_required": [""]}
+              "invalid_integer": ["two"], "invalid_mobile": ["12345"], "missing_required": [""],
+              "invalid_month": ["2026-13", "202610"]}
 
 
 def build_files(tables: list[Table]) -> tuple[list[OutFile], set[tuple[str, int]]]:

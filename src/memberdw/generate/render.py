@@ -363,6 +363,21 @@ def campaigns_table(rng, cal, camp: Campaigns) -> Table:
                    list(zip(day.tolist(), names.tolist())))
 
 
+def acquisition_costs_table(rng, cal, acq: pd.DataFrame) -> Table:
+    """One file per month, ``acquisition_costs_YYYYMM.csv``, in the dt it is delivered
+    (world.make_acquisition_costs). raw: cents of every row."""
+    day = acq["day"].to_numpy().astype(np.int64)
+    mon = acq["month"].to_numpy().astype(object)
+    vals = {"month": mon, "register_channel": acq["register_channel"].to_numpy(),
+            "store_code": acq["store_code"].to_numpy(),
+            "cost": money(acq["cents"].to_numpy(), rng)}
+    names = np.array([f"acquisition_costs_{x.replace('-', '')}.csv" for x in mon], dtype=object)
+    tab = _finish("marketing/acquisition_costs", day, names, vals,
+                  list(zip(day.tolist(), names.tolist())))
+    tab.raw = {"cents": acq["cents"].to_numpy().astype(np.int64)}
+    return tab
+
+
 def issues_table(rng, cal, m: Members, camp: Campaigns, iss: pd.DataFrame) -> Table:
     d_iss = iss["t_issue"].to_numpy() // DAY
     tc = iss["t_claim"].to_numpy()

@@ -470,6 +470,72 @@ def _plant_member_defects(m: Members, rng: np.random.Generator, cal: Calendar, k
             m.t_del[i] = max(int(m.t_first[i]) + 60, fd * DAY + 23 * HOUR + 59 * 60)
 
 
+# ------------------------------------------------------------------------- acquisition costs
+
+# What the brand spends to bring members in, per register channel (yuan): per member who
+# registered through it, and a monthly base (ads, tools, in-store material) that is spent
+# whether or not anyone signs up, for a brand of 5000 members (it scales with the size).
+# store: sign-up gift and material per store (store-tied rows); the online channels are
+# channel-wide (no store_code); `other` costs nothing.
+ACQUISITION_COST = {"store": (22.0, 300.0), "miniapp": (38.0, 4000.0),
+                    "official_account": (55.0, 2500.0), "wecom": (18.0, 1200.0),
+                    "referral": (20.0, 0.0)}
+STORE_TIED = ("store",)
+# the new store's own WeCom sign-up drive: a store-tied wecom row beside the channel-wide one
+NEW_STORE_WECOM = (30.0, 800.0)
+
+
+def make_acquisition_costs(seed: int, cal: Calendar, stores: Stores, m: Members) -> pd.DataFrame:
+    """One row per month, register channel and store (``store_code`` '' when channel-wide):
+    month, register_channel, store_code, cents, day (the dt it is delivered).
+
+    A month's costs are delivered on the 1st of the next month when that day is in the
+    calendar (the whole month), else on the last day (month to date). Costs follow the
+    registrations of the month up to that cutoff (every CRM member_id, as the CRM counts),
+    with noise, so CAC is plausible but not exact."""
+    rng = rng_for(seed, "acquisition_costs")
+    sdf = stores.df
+    codes = sdf["code"].to_numpy().astype(object)
+    months = np.unique(cal.month_index(np.arange(cal.days)))
+    rows = []
+    for mi in months.tolist():
+        first = (date(mi // 12 + 1970, mi % 12 + 1, 1) - cal.start).days
+        nxt = (date((mi + 1) // 12 + 1970, (mi + 1) % 12 + 1, 1) - cal.start).days
+        day = nxt if nxt < cal.days else cal.days - 1
+        cutoff = nxt - 1 if nxt < cal.days else cal.days - 1
+        base_share = (cutoff - first + 1) / (nxt - first) * m.n / 5000
+        month = cal.month(max(first, 0))
+        reg = (m.reg_day >= first) & (m.reg_day <= cutoff)
+
+        def cost(n_members: int, per_member: float, base: float) -> int:
+            yuan = (n_members * per_member * rng.lognormal(0, 0.15)
+                    + base * base_share * rng.uniform(0.85, 1.15))
+            cents = int(round(yuan * 100))
+            return cents if rng.random() < 0.4 else int(round(cents, -2))
+
+        ns = stores.new_store
+        new_store_drive = ns is not None and sdf.at[ns, "opened_day"] <= cutoff
+        for channel, (per_member, base) in ACQUISITION_COST.items():
+            of_channel = reg & (m.channel == channel)
+            if channel == "wecom" and new_store_drive:  # those the store's own row pays for
+                of_channel &= m.store_code != codes[ns]
+            if channel in STORE_TIED:
+                open_ = (sdf["opened_day"].to_numpy() <= cutoff) & (
+                    sdf["closed_day"].to_numpy() > max(first, 0))
+                for s in np.flatnonzero(open_).tolist():
+                    n = int((of_channel & (m.store_code == codes[s])).sum())
+                    rows.append((month, channel, codes[s], cost(n, per_member, base), day))
+            else:
+                rows.append((month, channel, "", cost(int(of_channel.sum()), per_member, base),
+                             day))
+        if new_store_drive:
+            n = int((reg & (m.channel == "wecom") & (m.store_code == codes[ns])).sum())
+            rows.append((month, "wecom", codes[ns], cost(n, *NEW_STORE_WECOM), day))
+    df = pd.DataFrame(rows, columns=["month", "register_channel", "store_code", "cents", "day"])
+    return df.sort_values(["day", "register_channel", "store_code"], kind="stable"
+                          ).reset_index(drop=True)
+
+
 # ------------------------------------------------------------------------- campaigns
 
 @dataclass
