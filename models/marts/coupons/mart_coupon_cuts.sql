@@ -1,14 +1,16 @@
 -- The coupon funnel of each template cut by campaign (the issue's campaign, else the
--- template's; 'none'), store (the member's registration store), channel (of the issue), RFM segment and value group at issue time (newest RFM snapshot
--- before the issue date; 'none': no purchase by then) and member_type (new: no purchase
--- before the claim, or before the issue when unclaimed; existing otherwise). One row per
--- template_id, cut, cut_value; each cut's rows add up to mart_coupon_effect's funnel.
+-- template's; 'none'), store (the member's registration store), channel (of the issue),
+-- RFM segment and value group at issue time (newest RFM snapshot before the issue date;
+-- 'none': no purchase by then) and member_type (new: no purchase before the claim, or
+-- before the issue when unclaimed; existing otherwise). One row per template_id, cut,
+-- cut_value; each cut's rows add up to mart_coupon_effect's funnel.
 with
 
 issues as (select * from {{ ref('int_coupon_issues_enriched') }}),
 
-{% set cuts = {'campaign': "coalesce(campaign_id, 'none')", 'store': 'store_code', 'channel': "coalesce(channel, 'unknown')",
-               'rfm_segment': 'rfm_segment', 'value_group': 'value_group',
+{% set cuts = {'campaign': "coalesce(campaign_id, 'none')", 'store': 'store_code',
+               'channel': "coalesce(channel, 'unknown')", 'rfm_segment': 'rfm_segment',
+               'value_group': 'value_group',
                'member_type': "case when is_new_member then 'new' else 'existing' end"} %}
 
 cut_rows as (
