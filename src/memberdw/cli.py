@@ -18,7 +18,7 @@ def _generate(args) -> int:
 
     started = time.monotonic()
     truth = generate(Path(args.out), members=args.members, days=args.days, seed=args.seed,
-                     start=args.start)
+                     start=args.start, purchase_process=args.purchase_process)
     rows = sum(f["rows"] for f in truth["files"])
     print(f"generated {len(truth['files'])} files, {rows} rows in {args.out} "
           f"({time.monotonic() - started:.1f} s); planted defects: {args.out}/_truth.json")
@@ -35,7 +35,9 @@ def _run(args) -> int:
         print(f"memberdw run: {exc}", file=sys.stderr)
         return 2
     conf = {"landing_root": str(landing), "warehouse_dir": str(warehouse_dir),
-            "as_of": args.as_of.isoformat() if args.as_of else None}
+            "as_of": args.as_of.isoformat() if args.as_of else None,
+            "clv_calibration_end": (args.clv_calibration_end.isoformat()
+                                    if args.clv_calibration_end else None)}
     from memberdw import runner
 
     runner.configure(warehouse_dir / "airflow", {
@@ -91,7 +93,30 @@ def _print_summary(warehouse_dir: Path, run_ids: list[str], seconds: float) -> N
     if published:
         print(f"published: {published['path']} as of {published['as_of_date']}"
               + (f" ({published['guard_note']})" if published["guard_note"] else ""))
+        print(_clv_line(Path(published["path"])))
     print(f"time: {seconds:.1f} s")
+
+
+def _clv_line(serving: Path) -> str:
+    """One line on the run's CLV fit (mart_clv_model in the serving file)."""
+    import duckdb
+
+    con = duckdb.connect(str(serving), read_only=True)
+    try:
+        fit = con.execute("select fit_status, fit_note, member_count, calibration_end_date,"
+                          " bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b,"
+                          " holdout_predicted_repeat_purchases, holdout_actual_repeat_purchases"
+                          " from mart_clv_model").fetchone()
+    finally:
+        con.close()
+    status, note, members, end, r, alpha, a, b, predicted, actual = fit
+    if status != "fitted":
+        return f"clv: not fitted (calibration end {end}): {note}"
+    line = (f"clv: BG/NBD on {members:,} members to {end}: r={r:.3f} alpha={alpha:.2f}/day"
+            f" a={a:.3f} b={b:.3f}")
+    if predicted is not None:
+        line += f"; holdout repeat purchases predicted {predicted:,.0f}, actual {actual:,.0f}"
+    return line
 
 
 def _reconciliation(warehouse_dir: Path) -> list[str]:
@@ -130,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--days", type=int, default=30)
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--start", type=date.fromisoformat, default=date(2026, 10, 1))
+    gen.add_argument("--purchase-process", choices=["default", "bgnbd"], default="default",
+                     help="default: members buy at their own rate, more during campaigns;"
+                          " bgnbd: purchase days drawn from a BG/NBD process with known"
+                          " parameters (written to _truth.json), for checking the CLV fit")
     gen.set_defaults(func=_generate)
 
     run = commands.add_parser("run", help="run every DAG (ingestion, transform) via Airflow")
@@ -138,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--as-of", type=date.fromisoformat, default=None,
                      help="load dt folders up to this date and build the marts as of it"
                           " (default: all)")
+    run.add_argument("--clv-calibration-end", type=date.fromisoformat, default=None,
+                     metavar="YYYY-MM-DD",
+                     help="calibrate the CLV fit on purchases up to this date; later purchases"
+                          " are its holdout (default: the as-of date)")
     run.add_argument("--force", action="store_true",
                      help="publish even if the marts shrink sharply against the serving file")
     run.set_defaults(func=_run)

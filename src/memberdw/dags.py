@@ -38,6 +38,9 @@ def _params() -> dict:
                                description="Directory of the working warehouse file"),
         "as_of": Param(None, type=["null", "string"],
                        description="Load only dt folders up to this date (YYYY-MM-DD)"),
+        "clv_calibration_end": Param(None, type=["null", "string"],
+                                     description="Calibrate the CLV fit on purchases up to this"
+                                                 " date (YYYY-MM-DD; default: the as-of date)"),
     }
 
 
@@ -114,7 +117,8 @@ def transform_dag():
             from memberdw import pipeline
 
             pipeline.transform(params["warehouse_dir"], select="tag:marts",
-                               as_of=params.get("as_of"))
+                               as_of=params.get("as_of"),
+                               clv_calibration_end=params.get("clv_calibration_end"))
 
         @task(pool=WRITER_POOL)
         def audit(params=None):

@@ -47,8 +47,10 @@ def land(source: str, landing_root: str | Path, warehouse_dir: str | Path,
     return report.__dict__
 
 
-def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None) -> None:
-    """``dbt build`` the selected models (and their tests) into the working warehouse."""
+def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
+              clv_calibration_end: str | None = None) -> None:
+    """``dbt build`` the selected models (and their tests) into the working warehouse; the
+    dates given set the dbt vars as_of_date and clv_calibration_end."""
     from dbt.cli.main import dbtRunner
 
     warehouse_dir = Path(warehouse_dir)
@@ -57,8 +59,10 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None) 
             "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(warehouse_dir / "dbt" / "target"),
             "--log-path", str(warehouse_dir / "dbt" / "logs"), "--no-use-colors", "--quiet"]
-    if as_of:
-        args += ["--vars", json.dumps({"as_of_date": str(as_of)})]
+    run_vars = {name: str(value) for name, value in
+                (("as_of_date", as_of), ("clv_calibration_end", clv_calibration_end)) if value}
+    if run_vars:
+        args += ["--vars", json.dumps(run_vars)]
     try:
         result = dbtRunner().invoke(args)
     finally:

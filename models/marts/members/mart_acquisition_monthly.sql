@@ -2,7 +2,9 @@
 -- A new member is a person of dim_members whose earliest registration falls in the month;
 -- each counts in exactly one row: the cost row of their month, channel and register store,
 -- else the channel-wide cost row of their month and channel (store_code null), else a row
--- without cost. Only months with a delivered cost, up to the as-of date.
+-- without cost. Only months with a delivered cost, up to the as-of date. mean_clv_amount:
+-- the mean CLV (mart_member_clv) of the row's new members who have one (a purchase by the
+-- CLV calibration end); clv_cac_ratio = mean CLV / CAC, the private-domain ROI.
 {%- set window_days = 90 %}
 with
 
@@ -13,6 +15,7 @@ costs as (
 
 members as (select * from {{ ref('dim_members') }}),
 orders as (select * from {{ ref('fct_orders') }}),
+member_clv as (select * from {{ ref('mart_member_clv') }}),
 as_of as (select * from {{ ref('int_as_of_date') }}),
 
 cost_rows as (
@@ -92,9 +95,12 @@ members_per_row as (
         attributed.cost_scope,
         count(*) as new_member_count,
         count(*) filter (where attributed.is_window_complete) as complete_90d_member_count,
-        sum(coalesce(first_window_gmv.gmv_amount, 0)) as first_90d_gmv_amount
+        sum(coalesce(first_window_gmv.gmv_amount, 0)) as first_90d_gmv_amount,
+        count(member_clv.member_id) as clv_member_count,
+        avg(member_clv.clv_amount) as mean_clv_amount
     from attributed
     left join first_window_gmv on attributed.member_id = first_window_gmv.member_id
+    left join member_clv on attributed.member_id = member_clv.member_id
     group by
         attributed.acquisition_month,
         attributed.register_channel,
@@ -113,7 +119,9 @@ joined as (
         coalesce(members_per_row.new_member_count, 0) as new_member_count,
         cost_rows.cost_amount as acquisition_cost_amount,
         coalesce(members_per_row.first_90d_gmv_amount, 0) as first_90d_gmv_amount,
-        coalesce(members_per_row.complete_90d_member_count, 0) as complete_90d_member_count
+        coalesce(members_per_row.complete_90d_member_count, 0) as complete_90d_member_count,
+        coalesce(members_per_row.clv_member_count, 0) as clv_member_count,
+        members_per_row.mean_clv_amount
     from cost_rows
     full outer join members_per_row
         on
@@ -139,7 +147,12 @@ final as (
         cast(
             date_trunc('month', joined.acquisition_month) + interval 1 month
             + interval {{ window_days - 2 }} day as date
-        ) <= as_of.as_of_date as is_first_90d_complete
+        ) <= as_of.as_of_date as is_first_90d_complete,
+        cast(joined.clv_member_count as bigint) as clv_member_count,
+        cast(joined.mean_clv_amount as decimal(18, 2)) as mean_clv_amount,
+        {{ ratio('joined.mean_clv_amount',
+                 'joined.acquisition_cost_amount / nullif(joined.new_member_count, 0)') }}
+            as clv_cac_ratio
     from joined
     cross join as_of
 )

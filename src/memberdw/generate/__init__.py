@@ -77,21 +77,36 @@ def defect_scale(members: int) -> int:
     return int(max(1, min(6, round((members / 1000) ** 0.5))))
 
 
-def generate(out: Path, members: int, days: int, seed: int, start: date = date(2026, 10, 1)) -> dict:
+# purchase_process "bgnbd": the BG/NBD parameters purchases are drawn with (time in days;
+# activity.BgNbdPurchases), as in the CLV recovery tests of memberdw.clv
+BGNBD_PARAMETERS = {"r": 0.5, "alpha": 15.0, "a": 0.8, "b": 3.0}
+PURCHASE_PROCESSES = ("default", "bgnbd")
+
+
+def generate(out: Path, members: int, days: int, seed: int, start: date = date(2026, 10, 1),
+             purchase_process: str = "default") -> dict:
     """Write a complete landing root under `out` and return the truth dict (also written to
-    out/_truth.json). Same arguments, same bytes."""
+    out/_truth.json). Same arguments, same bytes.
+
+    purchase_process "default": members buy at their own rate, seasonally and more while a
+    campaign targets them; "bgnbd": their purchase days follow a BG/NBD process with
+    BGNBD_PARAMETERS (truth["purchase_process"]) and campaigns plant no effect (their
+    uplift is 0 in the truth)."""
+    if purchase_process not in PURCHASE_PROCESSES:
+        raise ValueError(f"purchase_process must be one of {', '.join(PURCHASE_PROCESSES)}")
     # Millions of short-lived row tuples would trigger the cyclic garbage collector over
     # and over (each full pass walks every live list); nothing here builds cycles.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _generate(out, members, days, seed, start)
+        return _generate(out, members, days, seed, start, purchase_process)
     finally:
         if enabled:
             gc.enable()
 
 
-def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dict:
+def _generate(out: Path, members: int, days: int, seed: int, start: date,
+              purchase_process: str) -> dict:
     if members < 50:
         raise ValueError("members must be at least 50")
     if days < 1:
@@ -108,7 +123,10 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dic
     acq = make_acquisition_costs(seed, cal, stores, m)
     lap("world")
 
-    orders, lines, guests = A.make_orders(seed, cal, stores, skus, m, camp)
+    bgnbd = BGNBD_PARAMETERS if purchase_process == "bgnbd" else None
+    if bgnbd:
+        camp.df["uplift"] = 0.0
+    orders, lines, guests = A.make_orders(seed, cal, stores, skus, m, camp, bgnbd)
     lap("orders")
     rng = rng_for(seed, "lifecycle")
     versions = A.lifecycle(rng, cal, orders)
@@ -173,6 +191,7 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date) -> dic
                    files, info, written, mv)
     truth["campaigns"], truth["coupon_templates"] = campaign_truth(
         cal, m, camp, orders, lines, issues, tables, _delivered(cal, info))
+    truth["purchase_process"] = {"model": purchase_process, **(bgnbd or {})}
     truth["acquisition_costs"] = _acquisition_truth(cal, tables["marketing/acquisition_costs"],
                                                     files, _delivered(cal, info))
     (out / "_truth.json").write_text(

@@ -1,0 +1,126 @@
+"""The warehouse's CLV tables from memberdw.clv, for the dbt Python models int_clv_fit and
+int_member_clv: pandas frames in, pandas frames out, one place for their columns.
+
+Inputs: ``days``, one row per member and purchase day (member_id, order_date, gmv_amount;
+int_clv_purchase_days), and ``calibration``, one row (calibration_end_date, as_of_date,
+horizon_days; int_clv_calibration). Time is in days throughout.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from memberdw import clv
+
+FIT_DTYPES = {
+    "calibration_end_date": "datetime64[s]",
+    "as_of_date": "datetime64[s]",
+    "horizon_days": "int64",
+    "fit_status": "str",
+    "fit_note": "str",
+    "member_count": "int64",
+    "repeat_buyer_count": "int64",
+    "bgnbd_r": "float64",
+    "bgnbd_alpha": "float64",
+    "bgnbd_a": "float64",
+    "bgnbd_b": "float64",
+    "log_likelihood": "float64",
+    "gg_p": "float64",
+    "gg_q": "float64",
+    "gg_v": "float64",
+    "gg_log_likelihood": "float64",
+    "holdout_days": "int64",
+    "holdout_predicted_repeat_purchases": "float64",
+    "holdout_actual_repeat_purchases": "float64",
+}
+
+MEMBER_DTYPES = {
+    "member_id": "str",
+    "frequency": "int64",
+    "recency_days": "float64",
+    "tenure_days": "float64",
+    "monetary_value_amount": "float64",
+    "p_alive": "float64",
+    "expected_purchases": "float64",
+    "expected_order_value_amount": "float64",
+    "clv_amount": "float64",
+}
+
+
+def _day(value) -> date:
+    return pd.Timestamp(value).date()
+
+
+def _summary(days: pd.DataFrame, calibration_end: date) -> pd.DataFrame:
+    return clv.summarise(days, calibration_end, member_col="member_id",
+                         date_col="order_date", amount_col="gmv_amount")
+
+
+def fit_row(days: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
+    """One row: the fit on the members whose first purchase is on or before the calibration
+    end, or fit_status 'insufficient_history' with fit_note (clv.InsufficientHistory's
+    message) and null parameters. Holdout columns (the calibrated members' repeat purchase
+    days after the calibration end up to the as-of date, predicted by eq. 10 and counted)
+    are null when the calibration end is the as-of date. Raises ValueError when the
+    calibration end is after the as-of date."""
+    (cal,) = calibration.itertuples(index=False)
+    end, as_of = _day(cal.calibration_end_date), _day(cal.as_of_date)
+    if end > as_of:
+        raise ValueError(f"clv_calibration_end {end} is after the as-of date {as_of}:"
+                         " the fit can only be calibrated on data the marts hold")
+    summary = _summary(days, end)
+    x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))
+    holdout_days = (as_of - end).days
+    row = dict.fromkeys(FIT_DTYPES, np.nan)
+    row.update(calibration_end_date=pd.Timestamp(end), as_of_date=pd.Timestamp(as_of),
+               horizon_days=int(cal.horizon_days), member_count=len(summary),
+               repeat_buyer_count=int((x > 0).sum()), holdout_days=holdout_days)
+    try:
+        bgnbd = clv.fit_bgnbd(x, t_x, T)
+        gamma_gamma = clv.fit_gamma_gamma(x, summary["monetary_value"].to_numpy())
+    except clv.InsufficientHistory as reason:
+        row.update(fit_status="insufficient_history", fit_note=str(reason))
+    else:
+        row.update(fit_status="fitted", fit_note="",
+                   bgnbd_r=bgnbd.r, bgnbd_alpha=bgnbd.alpha, bgnbd_a=bgnbd.a, bgnbd_b=bgnbd.b,
+                   log_likelihood=bgnbd.log_likelihood, gg_p=gamma_gamma.p,
+                   gg_q=gamma_gamma.q, gg_v=gamma_gamma.v,
+                   gg_log_likelihood=gamma_gamma.log_likelihood)
+        if holdout_days > 0:
+            row.update(
+                holdout_predicted_repeat_purchases=float(
+                    clv.expected_purchases(bgnbd, holdout_days, x, t_x, T).sum()),
+                holdout_actual_repeat_purchases=float(summary["holdout_x"].sum()))
+    return pd.DataFrame([row]).astype(FIT_DTYPES)
+
+
+def member_scores(days: pd.DataFrame, fit: pd.DataFrame) -> pd.DataFrame:
+    """One row per member whose first purchase is on or before the calibration end, from a
+    fitted row of fit_row: frequency (x), recency_days (t_x), tenure_days (T),
+    monetary_value_amount (mean spend of the repeat purchase days), P(alive), expected
+    purchase days over horizon_days after the calibration end, the Gamma-Gamma expected
+    spend per purchase day, and clv_amount = their product. No rows when not fitted."""
+    (f,) = fit.itertuples(index=False)
+    if f.fit_status != "fitted":
+        return pd.DataFrame(columns=list(MEMBER_DTYPES)).astype(MEMBER_DTYPES)
+    bgnbd = clv.BgNbdFit(f.bgnbd_r, f.bgnbd_alpha, f.bgnbd_a, f.bgnbd_b, f.log_likelihood,
+                         f.member_count)
+    gamma_gamma = clv.GammaGammaFit(f.gg_p, f.gg_q, f.gg_v, f.gg_log_likelihood)
+    summary = _summary(days, _day(f.calibration_end_date))
+    x, t_x, T, spend = (summary[c].to_numpy() for c in ("x", "t_x", "T", "monetary_value"))
+    purchases = clv.expected_purchases(bgnbd, f.horizon_days, x, t_x, T)
+    order_value = clv.expected_order_value(gamma_gamma, x, spend)
+    return pd.DataFrame({
+        "member_id": summary["member_id"],
+        "frequency": x,
+        "recency_days": t_x,
+        "tenure_days": T,
+        "monetary_value_amount": spend,
+        "p_alive": clv.p_alive(bgnbd, x, t_x, T),
+        "expected_purchases": purchases,
+        "expected_order_value_amount": order_value,
+        "clv_amount": purchases * order_value,
+    }).astype(MEMBER_DTYPES)
