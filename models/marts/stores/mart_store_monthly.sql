@@ -24,38 +24,11 @@ store_orders as (
 ),
 
 sales as (
-    select
-        store_code,
-        sales_month,
-        sum(gmv_amount) as gmv_amount,
-        sum(case when is_purchase then 1 else 0 end) as order_count,
-        sum(item_quantity) as item_quantity,
-        sum(case when member_id is not null then gmv_amount else 0 end) as member_gmv_amount,
-        sum(case when channel = 'pos' then gmv_amount else 0 end) as pos_gmv_amount,
-        sum(case when channel = 'miniapp' then gmv_amount else 0 end) as miniapp_gmv_amount
-    from store_orders
-    group by store_code, sales_month
-),
-
-member_purchases as (
-    select
-        store_code,
-        sales_month,
-        member_id,
-        count(*) as purchase_count
-    from store_orders
-    where is_purchase and member_id is not null
-    group by store_code, sales_month, member_id
+    {{ sales_totals('store_orders', ['store_code', 'sales_month']) }}
 ),
 
 buyers as (
-    select
-        store_code,
-        sales_month,
-        count(*) as buyer_count,
-        sum(case when purchase_count >= 2 then 1 else 0 end) as repeat_buyer_count
-    from member_purchases
-    group by store_code, sales_month
+    {{ buyer_counts('store_orders', ['store_code', 'sales_month']) }}
 ),
 
 monthly_targets as (
@@ -123,16 +96,7 @@ final as (
         cast(elapsed.days_in_month as integer) as days_in_month,
         cast(elapsed.days_elapsed as integer) as days_elapsed,
         elapsed.days_elapsed = elapsed.days_in_month as is_complete_month,
-        cast(coalesce(sales.gmv_amount, 0) as decimal(18, 2)) as gmv_amount,
-        cast(coalesce(sales.order_count, 0) as bigint) as order_count,
-        cast(coalesce(sales.item_quantity, 0) as bigint) as item_quantity,
-        {{ ratio('sales.item_quantity', 'sales.order_count') }} as attach_rate,
-        cast(round({{ ratio('sales.gmv_amount', 'sales.order_count') }}, 2) as decimal(18, 2))
-            as aov_amount,
-        cast(coalesce(sales.member_gmv_amount, 0) as decimal(18, 2)) as member_gmv_amount,
-        {{ ratio('sales.member_gmv_amount', 'sales.gmv_amount') }} as member_gmv_share,
-        cast(coalesce(buyers.buyer_count, 0) as bigint) as buyer_count,
-        cast(coalesce(buyers.repeat_buyer_count, 0) as bigint) as repeat_buyer_count,
+        {{ sales_kpi_columns('sales', 'buyers') }},
         {{ ratio('buyers.repeat_buyer_count', 'buyers.buyer_count') }} as repurchase_rate,
         cast(monthly_targets.target_amount as decimal(18, 2)) as target_amount,
         {{ ratio('coalesce(sales.gmv_amount, 0)', 'monthly_targets.target_amount') }} as achievement_rate,
@@ -143,9 +107,7 @@ final as (
         {{ ratio(
             'coalesce(sales.gmv_amount, 0)',
             'round(monthly_targets.target_amount * elapsed.days_elapsed / elapsed.days_in_month, 2)'
-        ) }} as mtd_achievement_rate,
-        cast(coalesce(sales.pos_gmv_amount, 0) as decimal(18, 2)) as pos_gmv_amount,
-        cast(coalesce(sales.miniapp_gmv_amount, 0) as decimal(18, 2)) as miniapp_gmv_amount
+        ) }} as mtd_achievement_rate
     from elapsed
     left join sales
         on
