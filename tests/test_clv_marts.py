@@ -143,17 +143,21 @@ def test_acquisition_rows_carry_mean_clv_and_clv_over_cac(built):
 
 
 def test_too_little_history_is_said_not_fitted():
-    days = pd.DataFrame({"member_id": ["A", "A", "B"],
-                         "order_date": pd.to_datetime(["2026-10-01", "2026-10-20", "2026-10-05"]),
-                         "gmv_amount": [10.0, 20.0, 30.0]})
+    triples = pd.DataFrame({"frequency": [1, 0], "recency_days": [19, 0],
+                            "tenure_days": [30, 26], "member_count": [1, 1],
+                            "holdout_purchase_count": [0, 0]})
+    spends = pd.DataFrame({"frequency": [1], "monetary_value": [20.0], "member_count": [1]})
     calibration = pd.DataFrame({"calibration_end_date": [pd.Timestamp("2026-10-31")],
                                 "as_of_date": [pd.Timestamp("2026-11-30")],
                                 "horizon_days": [365]})
-    (row,) = clv_tables.fit_row(days, calibration).to_dict("records")
+    fitted = clv_tables.fit_row(triples, spends, calibration)
+    (row,) = fitted.to_dict("records")
     assert row["fit_status"] == "insufficient_history"
     assert "fewer than" in row["fit_note"]
     assert np.isnan(row["bgnbd_r"]) and row["member_count"] == 2
-    assert len(clv_tables.member_scores(days, clv_tables.fit_row(days, calibration))) == 0
+    summary = pd.DataFrame({"member_id": ["A"], "frequency": [1], "recency_days": [19],
+                            "tenure_days": [30], "monetary_value": [20.0]})
+    assert len(clv_tables.member_scores(summary, fitted)) == 0
     late = calibration.assign(calibration_end_date=[pd.Timestamp("2026-12-01")])
     with pytest.raises(ValueError, match="after the as-of date"):
-        clv_tables.fit_row(days, late)
+        clv_tables.fit_row(triples, spends, late)

@@ -1,9 +1,12 @@
 """The warehouse's CLV tables from memberdw.clv, for the dbt Python models int_clv_fit and
 int_member_clv: pandas frames in, pandas frames out, one place for their columns.
 
-Inputs: ``days``, one row per member and purchase day (member_id, order_date, gmv_amount;
-int_clv_purchase_days), and ``calibration``, one row (calibration_end_date, as_of_date,
-horizon_days; int_clv_calibration). Time is in days throughout.
+Inputs come from int_clv_member_summary, one row per member whose first purchase day is on
+or before the calibration end (frequency x, recency_days t_x, tenure_days T, monetary_value,
+holdout_purchase_count; days), and int_clv_calibration, one row (calibration_end_date,
+as_of_date, horizon_days). The fit reads the summary grouped by distinct (x, t_x, T) and
+(x, monetary_value), with member_count the weight, so what crosses from the database into
+Python is a few distinct rows even for millions of members.
 """
 
 from __future__ import annotations
@@ -39,10 +42,6 @@ FIT_DTYPES = {
 
 MEMBER_DTYPES = {
     "member_id": "str",
-    "frequency": "int64",
-    "recency_days": "float64",
-    "tenure_days": "float64",
-    "monetary_value_amount": "float64",
     "p_alive": "float64",
     "expected_purchases": "float64",
     "expected_order_value_amount": "float64",
@@ -54,15 +53,18 @@ def _day(value) -> date:
     return pd.Timestamp(value).date()
 
 
-def _summary(days: pd.DataFrame, calibration_end: date) -> pd.DataFrame:
-    return clv.summarise(days, calibration_end, member_col="member_id",
-                         date_col="order_date", amount_col="gmv_amount")
+def _columns(frame: pd.DataFrame, *names: str) -> tuple[np.ndarray, ...]:
+    return tuple(frame[n].to_numpy(dtype="float64") for n in names)
 
 
-def fit_row(days: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
-    """One row: the fit on the members whose first purchase is on or before the calibration
-    end, or fit_status 'insufficient_history' with fit_note (clv.InsufficientHistory's
-    message) and null parameters. Holdout columns (the calibrated members' repeat purchase
+def fit_row(triples: pd.DataFrame, spends: pd.DataFrame, calibration: pd.DataFrame
+            ) -> pd.DataFrame:
+    """One row: the fit, or fit_status 'insufficient_history' with fit_note
+    (clv.InsufficientHistory's message) and null parameters.
+
+    triples: distinct (frequency, recency_days, tenure_days) with member_count and the sum of
+    their holdout_purchase_count; spends: distinct (frequency, monetary_value) of the members
+    with frequency > 0, with member_count. Holdout columns (the calibrated members' purchase
     days after the calibration end up to the as-of date, predicted by eq. 10 and counted)
     are null when the calibration end is the as-of date. Raises ValueError when the
     calibration end is after the as-of date."""
@@ -71,16 +73,16 @@ def fit_row(days: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
     if end > as_of:
         raise ValueError(f"clv_calibration_end {end} is after the as-of date {as_of}:"
                          " the fit can only be calibrated on data the marts hold")
-    summary = _summary(days, end)
-    x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))
+    x, t_x, T, w = _columns(triples, "frequency", "recency_days", "tenure_days", "member_count")
     holdout_days = (as_of - end).days
     row = dict.fromkeys(FIT_DTYPES, np.nan)
     row.update(calibration_end_date=pd.Timestamp(end), as_of_date=pd.Timestamp(as_of),
-               horizon_days=int(cal.horizon_days), member_count=len(summary),
-               repeat_buyer_count=int((x > 0).sum()), holdout_days=holdout_days)
+               horizon_days=int(cal.horizon_days), member_count=int(w.sum()),
+               repeat_buyer_count=int(w[x > 0].sum()), holdout_days=holdout_days)
     try:
-        bgnbd = clv.fit_bgnbd(x, t_x, T)
-        gamma_gamma = clv.fit_gamma_gamma(x, summary["monetary_value"].to_numpy())
+        bgnbd = clv.fit_bgnbd(x, t_x, T, weights=w)
+        gamma_gamma = clv.fit_gamma_gamma(*_columns(spends, "frequency", "monetary_value"),
+                                          weights=spends["member_count"].to_numpy("float64"))
     except clv.InsufficientHistory as reason:
         row.update(fit_status="insufficient_history", fit_note=str(reason))
     else:
@@ -90,17 +92,15 @@ def fit_row(days: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
                    gg_q=gamma_gamma.q, gg_v=gamma_gamma.v,
                    gg_log_likelihood=gamma_gamma.log_likelihood)
         if holdout_days > 0:
-            row.update(
-                holdout_predicted_repeat_purchases=float(
-                    clv.expected_purchases(bgnbd, holdout_days, x, t_x, T).sum()),
-                holdout_actual_repeat_purchases=float(summary["holdout_x"].sum()))
+            predicted = clv.expected_purchases(bgnbd, holdout_days, x, t_x, T)
+            row.update(holdout_predicted_repeat_purchases=float((w * predicted).sum()),
+                       holdout_actual_repeat_purchases=float(
+                           triples["holdout_purchase_count"].sum()))
     return pd.DataFrame([row]).astype(FIT_DTYPES)
 
 
-def member_scores(days: pd.DataFrame, fit: pd.DataFrame) -> pd.DataFrame:
-    """One row per member whose first purchase is on or before the calibration end, from a
-    fitted row of fit_row: frequency (x), recency_days (t_x), tenure_days (T),
-    monetary_value_amount (mean spend of the repeat purchase days), P(alive), expected
+def member_scores(summary: pd.DataFrame, fit: pd.DataFrame) -> pd.DataFrame:
+    """One row per member of ``summary`` from a fitted row of fit_row: P(alive), expected
     purchase days over horizon_days after the calibration end, the Gamma-Gamma expected
     spend per purchase day, and clv_amount = their product. No rows when not fitted."""
     (f,) = fit.itertuples(index=False)
@@ -109,16 +109,12 @@ def member_scores(days: pd.DataFrame, fit: pd.DataFrame) -> pd.DataFrame:
     bgnbd = clv.BgNbdFit(f.bgnbd_r, f.bgnbd_alpha, f.bgnbd_a, f.bgnbd_b, f.log_likelihood,
                          f.member_count)
     gamma_gamma = clv.GammaGammaFit(f.gg_p, f.gg_q, f.gg_v, f.gg_log_likelihood)
-    summary = _summary(days, _day(f.calibration_end_date))
-    x, t_x, T, spend = (summary[c].to_numpy() for c in ("x", "t_x", "T", "monetary_value"))
+    x, t_x, T, spend = _columns(summary, "frequency", "recency_days", "tenure_days",
+                                "monetary_value")
     purchases = clv.expected_purchases(bgnbd, f.horizon_days, x, t_x, T)
     order_value = clv.expected_order_value(gamma_gamma, x, spend)
     return pd.DataFrame({
         "member_id": summary["member_id"],
-        "frequency": x,
-        "recency_days": t_x,
-        "tenure_days": T,
-        "monetary_value_amount": spend,
         "p_alive": clv.p_alive(bgnbd, x, t_x, T),
         "expected_purchases": purchases,
         "expected_order_value_amount": order_value,

@@ -1,10 +1,11 @@
-"""The CLV fit: BG/NBD and Gamma-Gamma by maximum likelihood (memberdw.clv) on every
-member's purchase days up to the calibration end (int_clv_purchase_days), one row
+"""The CLV fit: BG/NBD and Gamma-Gamma by maximum likelihood (memberdw.clv) on the members'
+histories up to the calibration end (int_clv_member_summary), one row
 (memberdw.clv_tables.fit_row says what each column holds).
 
-fit_status 'fitted', or 'insufficient_history' with fit_note saying what is missing (too
-few repeat buyers, too short a calibration period, no interior maximum) and null
-parameters: the run says so instead of fitting nonsense.
+The summary is grouped in the database, by distinct (x, t_x, T) and (x, mean spend), so
+only those rows reach Python. fit_status 'fitted', or 'insufficient_history' with fit_note
+saying what is missing (too few repeat buyers, too short a calibration period, no
+interior maximum) and null parameters: the run says so instead of fitting nonsense.
 """
 
 
@@ -12,6 +13,12 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from memberdw.clv_tables import fit_row
 
-    days = dbt.ref("int_clv_purchase_days").df()
-    calibration = dbt.ref("int_clv_calibration").df()
-    return fit_row(days, calibration)
+    summary = dbt.ref("int_clv_member_summary")
+    triples = summary.aggregate(
+        "frequency, recency_days, tenure_days, count(*) as member_count,"
+        " sum(holdout_purchase_count) as holdout_purchase_count",
+        "frequency, recency_days, tenure_days").df()
+    spends = summary.filter("frequency > 0").aggregate(
+        "frequency, monetary_value, count(*) as member_count",
+        "frequency, monetary_value").df()
+    return fit_row(triples, spends, dbt.ref("int_clv_calibration").df())

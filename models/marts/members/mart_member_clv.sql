@@ -4,6 +4,7 @@
 with
 
 scores as (select * from {{ ref('int_member_clv') }}),
+summary as (select * from {{ ref('int_clv_member_summary') }}),
 calibration as (select * from {{ ref('int_clv_calibration') }}),
 
 final as (
@@ -11,15 +12,16 @@ final as (
         scores.member_id,
         calibration.calibration_end_date,
         calibration.horizon_days,
-        cast(scores.frequency as integer) as frequency,
-        scores.recency_days,
-        scores.tenure_days,
-        cast(scores.monetary_value_amount as decimal(18, 2)) as monetary_value_amount,
+        summary.frequency,
+        summary.recency_days,
+        summary.tenure_days,
+        cast(summary.monetary_value as decimal(18, 2)) as monetary_value_amount,
         scores.p_alive,
         scores.expected_purchases,
         cast(scores.expected_order_value_amount as decimal(18, 2)) as expected_order_value_amount,
         cast(scores.clv_amount as decimal(18, 2)) as clv_amount
     from scores
+    inner join summary on scores.member_id = summary.member_id
     cross join calibration
 )
 
