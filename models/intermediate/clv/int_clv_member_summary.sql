@@ -17,30 +17,34 @@ firsts as (
     group by member_id
 ),
 
-per_member as (
+-- the calibration's repeat purchase days: after the first, up to the calibration end
+flagged as (
     select
         days.member_id,
+        days.order_date,
+        days.gmv_amount,
         firsts.first_purchase_date,
         calibration.calibration_end_date,
-        sum(case
-            when days.order_date > firsts.first_purchase_date
-                and days.order_date <= calibration.calibration_end_date then 1
-            else 0
-        end) as frequency,
-        max(case
-            when days.order_date <= calibration.calibration_end_date then days.order_date
-        end) as last_purchase_date,
-        avg(case
-            when days.order_date > firsts.first_purchase_date
-                and days.order_date <= calibration.calibration_end_date then days.gmv_amount
-        end) as repeat_spend_amount,
-        sum(case when days.order_date > calibration.calibration_end_date then 1 else 0 end)
-            as holdout_purchase_count
+        days.order_date > firsts.first_purchase_date
+        and days.order_date <= calibration.calibration_end_date as is_repeat,
+        days.order_date > calibration.calibration_end_date as is_holdout
     from days
     inner join firsts on days.member_id = firsts.member_id
     cross join calibration
     where firsts.first_purchase_date <= calibration.calibration_end_date
-    group by days.member_id, firsts.first_purchase_date, calibration.calibration_end_date
+),
+
+per_member as (
+    select
+        member_id,
+        first_purchase_date,
+        calibration_end_date,
+        sum(case when is_repeat then 1 else 0 end) as frequency,
+        max(case when not is_holdout then order_date end) as last_purchase_date,
+        avg(case when is_repeat then gmv_amount end) as repeat_spend_amount,
+        sum(case when is_holdout then 1 else 0 end) as holdout_purchase_count
+    from flagged
+    group by member_id, first_purchase_date, calibration_end_date
 ),
 
 final as (
@@ -48,9 +52,9 @@ final as (
         member_id,
         first_purchase_date,
         cast(frequency as integer) as frequency,
-        cast({{ dbt.datediff('first_purchase_date', 'last_purchase_date', 'day') }} as integer)
+        {{ dbt.datediff('first_purchase_date', 'last_purchase_date', 'day') }}
             as recency_days,
-        cast({{ dbt.datediff('first_purchase_date', 'calibration_end_date', 'day') }} as integer)
+        {{ dbt.datediff('first_purchase_date', 'calibration_end_date', 'day') }}
             as tenure_days,
         cast(coalesce(repeat_spend_amount, 0) as double) as monetary_value,
         cast(holdout_purchase_count as integer) as holdout_purchase_count
