@@ -35,9 +35,7 @@ def _run(args) -> int:
         print(f"memberdw run: {exc}", file=sys.stderr)
         return 2
     conf = {"landing_root": str(landing), "warehouse_dir": str(warehouse_dir),
-            "as_of": args.as_of.isoformat() if args.as_of else None,
-            "clv_calibration_end": (args.clv_calibration_end.isoformat()
-                                    if args.clv_calibration_end else None)}
+            "as_of": args.as_of.isoformat() if args.as_of else None}
     from memberdw import runner
 
     runner.configure(warehouse_dir / "airflow", {
@@ -49,8 +47,10 @@ def _run(args) -> int:
     runner.prepare()
     results = []
     for dag_id in [*INGESTION_DAGS, "transform"]:
-        result = runner.run_dag(dag_id, {**conf, "force": args.force} if dag_id == "transform"
-                                else conf)
+        calibration_end = args.clv_calibration_end.isoformat() if args.clv_calibration_end else None
+        result = runner.run_dag(dag_id, {**conf, "force": args.force,
+                                         "clv_calibration_end": calibration_end}
+                                if dag_id == "transform" else conf)
         results.append(result)
         print(f"  {dag_id:<18} {result.state:<8} {result.seconds:6.1f} s", flush=True)
         if not result.ok:

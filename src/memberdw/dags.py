@@ -38,9 +38,6 @@ def _params() -> dict:
                                description="Directory of the working warehouse file"),
         "as_of": Param(None, type=["null", "string"],
                        description="Load only dt folders up to this date (YYYY-MM-DD)"),
-        "clv_calibration_end": Param(None, type=["null", "string"],
-                                     description="Calibrate the CLV fit on purchases up to this"
-                                                 " date (YYYY-MM-DD; default: the as-of date)"),
     }
 
 
@@ -88,7 +85,10 @@ def transform_dag():
          catchup=False, max_active_runs=1, tags=["transform"],
          params={**_params(), "force": Param(
              False, type="boolean", description="Publish even if the marts shrink sharply against"
-             " the serving file (the publication guard; DECISIONLOG: Publishing)")},
+             " the serving file (the publication guard; DECISIONLOG: Publishing)"),
+             "clv_calibration_end": Param(
+                 None, type=["null", "string"], description="Calibrate the CLV fit on purchases"
+                 " up to this date (YYYY-MM-DD; default: the as-of date)")},
          default_args={"retries": RETRIES, "retry_delay": pendulum.duration(minutes=1)},
          doc_md="Build staging, then the marts; publish them to the serving file only if every"
                 " check passed (write-audit-publish). Runs once every source has landed.")
