@@ -131,11 +131,19 @@ def transform_dag():
 
         @task(outlets=[MARTS_ASSET], pool=WRITER_POOL)
         def publish(params=None, run_id=None):
-            from memberdw import pipeline
+            """The serving file, then (MEMBERDW_POSTGRES_URL set) the same marts swapped into
+            PostgreSQL (docs/postgres.md); a PostgreSQL failure fails the task with the
+            serving file published and the PostgreSQL marts as they were, and a retry
+            publishes both again."""
+            from memberdw import pipeline, postgres_serving
 
-            pipeline.publish(params["warehouse_dir"], run_id=run_id, as_of=params.get("as_of"),
-                             force=params.get("force", False),
-                             landing_root=params.get("landing_root") or None)
+            serving = pipeline.publish(params["warehouse_dir"], run_id=run_id,
+                                       as_of=params.get("as_of"),
+                                       force=params.get("force", False),
+                                       landing_root=params.get("landing_root") or None)
+            url = postgres_serving.url_from_environment()
+            if url:
+                postgres_serving.publish(serving, url)
 
         build_staging() >> validate() >> build_marts() >> audit() >> publish()
 

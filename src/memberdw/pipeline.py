@@ -198,14 +198,20 @@ def publish(warehouse_dir: str | Path, run_id: str | None = None,
     marts do not shrink sharply against the serving file (``guard_publication``; ``force``
     publishes anyway, and says so in the publication row). The copy is written beside the
     serving file and renamed over it, so a BI tool sees the old file or the new one, never
-    a half-written one; the pipeline only ever opens the serving file read-only.
+    a half-written one; the pipeline only ever opens the serving file read-only. The file is
+    written in a storage version DuckDB 1.x reads (``serving.STORAGE_VERSION``) and carries
+    the dbt descriptions as table and column comments (docs/serving.md).
     """
+    from memberdw.serving import STORAGE_VERSION, comment_on, descriptions
+
     warehouse_dir = Path(warehouse_dir)
     if landing_root:
         check_landing_root(landing_root)
     serving = warehouse_dir / SERVING_FILE
     staged = warehouse_dir / f".{SERVING_FILE}.{os.getpid()}.tmp"
+    staged_wal = staged.with_name(staged.name + ".wal")  # left by a copy that failed midway
     staged.unlink(missing_ok=True)
+    staged_wal.unlink(missing_ok=True)
     con = warehouse.connect(warehouse_dir)
     try:
         tables = [t for (t,) in con.execute(
@@ -214,11 +220,15 @@ def publish(warehouse_dir: str | Path, run_id: str | None = None,
         if not tables:
             raise PipelineError("nothing to publish: the working warehouse has no marts")
         note = guard_publication(con, serving, as_of=as_of, force=bool(force))
-        con.execute(f"attach '{staged}' as serving")
+        con.execute(f"attach '{staged}' as serving (storage_version '{STORAGE_VERSION}')")
+        con.execute("begin")  # one commit for the copies and comments, not one per statement
         # The serving file's own name is its catalog, so its tables live in `main`:
         # `select * from fct_orders` and `marts.fct_orders` both work for a BI tool.
         for table in tables:
             con.execute(f"create table serving.main.{table} as select * from marts.{table}")
+        # a copy keeps no comments, so they are written onto the copy
+        comments = comment_on(con, "serving", tables, descriptions(warehouse_dir))
+        con.execute("commit")
         con.execute("create table serving.main.publication as select now() as published_at,"
                     " ? as run_id, (select as_of_date from intermediate.int_as_of_date)"
                     " as as_of_date, cast(? as boolean) as forced, cast(? as varchar) as guard_note",
@@ -228,7 +238,9 @@ def publish(warehouse_dir: str | Path, run_id: str | None = None,
     finally:
         con.close()
         staged.unlink(missing_ok=True)
-    log.info("published %d marts to %s%s", len(tables), serving, f" ({note})" if note else "")
+        staged_wal.unlink(missing_ok=True)
+    log.info("published %d marts (%d comments) to %s%s", len(tables), comments, serving,
+             f" ({note})" if note else "")
     return serving
 
 
