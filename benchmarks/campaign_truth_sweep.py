@@ -1,6 +1,7 @@
 """The generator's planted campaign and coupon truth recovered at several sizes and seeds.
 
-    .venv/bin/python benchmarks/campaign_truth_sweep.py [--runs 2000x40x7 5000x60x8 ...]
+    MEMBERDW_PII_KEY=<32+ bytes> .venv/bin/python benchmarks/campaign_truth_sweep.py \
+        [--runs 2000x40x7 5000x60x8 ...]
 
 For each run (members x days x seed): generate a landing root, run the pipeline, and print
 whether the funnel counts (targeted, control, reached, opened, clicked per campaign) and

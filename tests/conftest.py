@@ -1,5 +1,6 @@
 """Test-wide settings: Airflow reads its configuration when first imported, so point it at
-a private home before any test imports it."""
+a private home before any test imports it. The pipeline refuses to run without a PII key:
+the tests use one of their own (tests that need another set it themselves)."""
 
 import os
 import tempfile
@@ -15,4 +16,7 @@ os.environ.update({
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "GX_ANALYTICS_ENABLED": "false",
+    "MEMBERDW_PII_KEY": "memberdw-tests-key-not-secret-0123456789abcdef",
 })
+for _name in ("MEMBERDW_PII_KEY_FILE", "MEMBERDW_PII_KEY_PREVIOUS", "MEMBERDW_PII_KEY_PREVIOUS_FILE"):
+    os.environ.pop(_name, None)

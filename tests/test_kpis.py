@@ -18,7 +18,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import pytest
 
 from memberdw.contract import BY_KEY
 from memberdw.generate import generate
+from memberdw.pii import pii_hash
 from memberdw.pipeline import dbt_vars
 from test_marts import memberdw_run
 
@@ -711,11 +711,6 @@ def test_weekly_retention_cohorts_agree_with_the_landing(built):
         assert close(r["retention_next_month_rate"], rate(rm, size) if complete_m else None), week
     assert sum(r["is_7d_window_complete"] for r in mart.values()) >= 3
     assert sum(r["retained_next_month_count"] for r in mart.values()) > 0
-
-
-def pii_hash(value: str) -> str:
-    key = os.environ.get("MEMBERDW_PII_KEY", "memberdw-demo-key")
-    return hashlib.sha256((key + value).encode("utf-8")).hexdigest()
 
 
 def fission_facts(world: World) -> list[tuple]:

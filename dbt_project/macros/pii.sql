@@ -1,13 +1,22 @@
-{#- Personal data leaves staging only as a keyed hash or a masked name. The key comes from
-    MEMBERDW_PII_KEY; the default is for demo data only. -#}
+{#- Personal data leaves staging only as a keyed hash or a masked name. The hash is
+    HMAC-SHA256 (lower-case hex) by memberdw_pii_hash(), which memberdw.dbt_plugin puts on
+    dbt's connection: the key stays in Python, so it is in no compiled SQL, artifact or log.
+    There is no default key (docs/pii.md). -#}
 {% macro pii_hash(expression) -%}
     {{ return(adapter.dispatch('pii_hash', 'memberdw')(expression)) }}
 {%- endmacro %}
 
 {% macro default__pii_hash(expression) -%}
-    case when {{ expression }} is not null
-        then sha256('{{ env_var("MEMBERDW_PII_KEY", "memberdw-demo-key") }}' || {{ expression }})
-    end
+    memberdw_pii_hash({{ expression }})
+{%- endmacro %}
+
+{#- The same under MEMBERDW_PII_KEY_PREVIOUS during a key rotation; NULL outside one. -#}
+{% macro pii_hash_previous(expression) -%}
+    {{ return(adapter.dispatch('pii_hash_previous', 'memberdw')(expression)) }}
+{%- endmacro %}
+
+{% macro default__pii_hash_previous(expression) -%}
+    memberdw_pii_hash_previous({{ expression }})
 {%- endmacro %}
 
 {#- 张三 -> 张*: the family name stays for salutations, nothing else. -#}

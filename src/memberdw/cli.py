@@ -26,8 +26,14 @@ def _generate(args) -> int:
 
 
 def _run(args) -> int:
-    from memberdw import pipeline
+    from memberdw import pii, pipeline
 
+    try:  # the dbt plugin reads the key again; this says what to set before anything runs
+        pii.current_key()
+        pii.previous_key()
+    except pii.PiiKeyError as exc:
+        print(f"memberdw run: {exc}", file=sys.stderr)
+        return 2
     landing, warehouse_dir = Path(args.landing).resolve(), Path(args.warehouse).resolve()
     try:
         pipeline.check_landing_root(landing)
