@@ -17,7 +17,7 @@ import pytest
 
 from memberdw.contract import BY_KEY
 from memberdw.generate import generate
-from test_marts import memberdw_run
+from test_marts import memberdw_run, persons
 
 MEMBERS, DAYS, SEED = 800, 70, 5
 ENTITY = "marketing/acquisition_costs"
@@ -194,33 +194,15 @@ def crm_persons(root, truth) -> list[dict]:
         if r["member_id"] not in newest or rank > newest[r["member_id"]][0]:
             newest[r["member_id"]] = (rank, r)
     records = {mid: r for mid, (_, r) in newest.items() if r["deleted"] != "1"}
-    parent = {mid: mid for mid in records}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for key in ("mobile", "unionid"):
-        groups = defaultdict(list)
-        for mid, r in records.items():
-            value = r[key]
-            if value and key == "mobile":
-                value = value.replace(" ", "").replace("-", "")[-11:]
-            if value:
-                groups[value].append(mid)
-        for ids in groups.values():
-            for other in ids[1:]:
-                a, b = find(ids[0]), find(other)
-                parent[max(a, b)] = min(a, b)
+    person_of = persons({mid: ((r["mobile"] or "").replace(" ", "").replace("-", "")[-11:] or None,
+                               r["unionid"] or None) for mid, r in records.items()})
     incomplete = {mid for mid, r in records.items() if sum(not r[f] for f in KEY_FIELDS) > 2}
     assert incomplete == set(truth["incomplete_profiles"])
     earliest = {}
     for mid, r in records.items():
         if mid in incomplete:
             continue
-        person = find(mid)
+        person = person_of[mid]
         rank = (r["register_time"], mid)
         if person not in earliest or rank < earliest[person][0]:
             earliest[person] = (rank, r)

@@ -33,7 +33,7 @@ from memberdw.contract import BY_KEY
 from memberdw.generate import generate
 from memberdw.pii import pii_hash
 from memberdw.pipeline import dbt_vars
-from test_marts import memberdw_run
+from test_marts import memberdw_run, persons
 
 MEMBERS, DAYS, SEED = 800, 35, 11
 START = date(2026, 10, 1)
@@ -211,24 +211,8 @@ class World:
 def union_find(members: dict) -> dict:
     """Members sharing a normalised mobile or a unionid are one person, transitively; the
     smallest member_id names it. Erased members never merge."""
-    parent = {m: m for m in members}
-
-    def find(m):
-        while parent[m] != m:
-            parent[m] = parent[parent[m]]
-            m = parent[m]
-        return m
-
-    for key in ("mobile", "unionid"):
-        groups = defaultdict(list)
-        for m, row in members.items():
-            if row[key] is not None and not row["deleted"]:
-                groups[row[key]].append(m)
-        for ids in groups.values():
-            for other in ids[1:]:
-                a, b = find(ids[0]), find(other)
-                parent[max(a, b)] = min(a, b)
-    return {m: find(m) for m in parent}
+    return persons({m: (None, None) if row["deleted"] else (row["mobile"], row["unionid"])
+                    for m, row in members.items()})
 
 
 def first_of_month(d: date) -> date:

@@ -41,9 +41,11 @@ def frame(con, sql):
     return con.execute(sql).df()
 
 
-def merged_ids(members: pd.DataFrame) -> dict:
-    """Union-find over members sharing a normalised mobile or a unionid."""
-    parent = {m: m for m in members.member_id}
+def persons(keys: dict) -> dict:
+    """Union-find: members (keys: member_id -> the values that link them, e.g. normalised
+    mobile and unionid; None links nothing) sharing any value are one person, transitively;
+    the smallest member_id names it. Returns member_id -> that name."""
+    parent = {m: m for m in keys}
 
     def find(m):
         while parent[m] != m:
@@ -51,13 +53,22 @@ def merged_ids(members: pd.DataFrame) -> dict:
             m = parent[m]
         return m
 
-    for key in ("mobile", "unionid"):
-        for _, ids in members.dropna(subset=[key]).groupby(key).member_id:
-            ids = sorted(ids)
-            for other in ids[1:]:
-                a, b = find(ids[0]), find(other)
-                parent[max(a, b)] = min(a, b)
+    groups: dict = {}
+    for m in sorted(keys):
+        for position, value in enumerate(keys[m]):
+            if value is not None:
+                groups.setdefault((position, value), []).append(m)
+    for ids in groups.values():
+        for other in ids[1:]:
+            a, b = find(ids[0]), find(other)
+            parent[max(a, b)] = min(a, b)
     return {m: find(m) for m in parent}
+
+
+def merged_ids(members: pd.DataFrame) -> dict:
+    """persons() over members sharing a normalised mobile or a unionid."""
+    return persons({r.member_id: tuple(None if pd.isna(v) else v for v in (r.mobile, r.unionid))
+                    for r in members.itertuples(index=False)})
 
 
 def latest_members(con):
