@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from datetime import date
 from pathlib import Path
 
@@ -13,12 +14,70 @@ from memberdw.contract import SOURCES
 INGESTION_DAGS = [f"ingest_{source}" for source in SOURCES]
 
 
+class UsageError(Exception):
+    """A mistake in the command line: main() prints it as one line and exits 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date in the format YYYY-MM-DD") from None
+
+
+def _directory(path: Path, role: str) -> Path:
+    """`path` if it is a directory or could become one: no file at it or above it."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        where = "" if existing == path else f": {existing}"
+        raise UsageError(f"{role} {path}{where} is a file, not a directory")
+    return path
+
+
+def _raised_by_generate_itself(exc: BaseException) -> bool:
+    """generate()'s argument checks raise from its own module, before anything is written."""
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    import memberdw.generate
+
+    return tb.tb_frame.f_code.co_filename == memberdw.generate.__file__
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("memberdw")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _generate(args) -> int:
     from memberdw.generate import generate
 
+    out = _directory(Path(args.out), "output folder")
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if entries and not args.force:
+        shown = ", ".join(entries[:6]) + (", …" if len(entries) > 6 else "")
+        raise UsageError(f"output folder {out} is not empty ({shown}); choose a new or empty"
+                         " folder, or pass --force to replace its data")
     started = time.monotonic()
-    truth = generate(Path(args.out), members=args.members, days=args.days, seed=args.seed,
-                     start=args.start, purchase_process=args.purchase_process)
+    try:
+        truth = generate(out, members=args.members, days=args.days, seed=args.seed,
+                         start=args.start, purchase_process=args.purchase_process)
+    except ValueError as exc:
+        if not _raised_by_generate_itself(exc):
+            raise  # a bug deeper down, not a bad argument: keep its traceback
+        raise UsageError(str(exc)) from exc
     rows = sum(f["rows"] for f in truth["files"])
     print(f"generated {len(truth['files'])} files, {rows} rows in {args.out} "
           f"({time.monotonic() - started:.1f} s); planted defects: {args.out}/_truth.json")
@@ -28,6 +87,9 @@ def _generate(args) -> int:
 def _run(args) -> int:
     from memberdw import pii, pipeline
 
+    _directory(Path(args.warehouse), "warehouse")
+    if Path(args.landing).exists() and not Path(args.landing).is_dir():
+        raise UsageError(f"landing root {args.landing} is a file, not a directory")
     try:  # the dbt plugin reads the key again; this says what to set before anything runs
         pii.current_key()
         pii.previous_key()
@@ -52,8 +114,8 @@ def _run(args) -> int:
     started = time.monotonic()
     runner.prepare()
     results = []
+    calibration_end = args.clv_calibration_end.isoformat() if args.clv_calibration_end else None
     for dag_id in [*INGESTION_DAGS, "transform"]:
-        calibration_end = args.clv_calibration_end.isoformat() if args.clv_calibration_end else None
         result = runner.run_dag(dag_id, {**conf, "force": args.force,
                                          "clv_calibration_end": calibration_end}
                                 if dag_id == "transform" else conf)
@@ -138,6 +200,11 @@ def _reconciliation(warehouse_dir: Path) -> list[str]:
 def _report(args) -> int:
     from memberdw import report
 
+    warehouse = Path(args.warehouse)
+    if warehouse.exists() and not warehouse.is_dir():
+        raise UsageError(f"warehouse {warehouse} is a file, not a directory")
+    if args.out:
+        _directory(Path(args.out), "output folder")
     try:
         paths = report.write_reports(Path(args.warehouse), Path(args.out) if args.out else None,
                                      args.campaign)
@@ -152,28 +219,46 @@ def _report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="memberdw", description=__doc__)
+    parser = _Parser(prog="memberdw", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"memberdw {_version()}")
+    debug_help = "on an error, print the traceback too"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    gen = commands.add_parser("generate", help="write a demo landing root with planted defects")
-    gen.add_argument("--out", required=True)
-    gen.add_argument("--members", type=int, default=5000)
-    gen.add_argument("--days", type=int, default=30)
-    gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--start", type=date.fromisoformat, default=date(2026, 10, 1))
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, **kwargs)
+        # also accepted after the command; SUPPRESS keeps a --debug given before it
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=debug_help)
+        return sub
+
+    gen = command("generate", help="write a demo landing root with planted defects")
+    gen.add_argument("--out", required=True, metavar="DIR",
+                     help="landing root to write; must be new or empty unless --force")
+    gen.add_argument("--members", type=int, default=5000,
+                     help="number of members, at least 50 (default: 5000)")
+    gen.add_argument("--days", type=int, default=30,
+                     help="number of business days delivered, at least 1 (default: 30)")
+    gen.add_argument("--seed", type=int, default=42,
+                     help="random seed; same arguments, same bytes (default: 42)")
+    gen.add_argument("--start", type=_iso_date, default=date(2026, 10, 1), metavar="YYYY-MM-DD",
+                     help="first business day (default: 2026-10-01)")
     gen.add_argument("--purchase-process", choices=["default", "bgnbd"], default="default",
                      help="default: members buy at their own rate, more during campaigns;"
                           " bgnbd: purchase days drawn from a BG/NBD process with known"
                           " parameters (written to _truth.json), for checking the CLV fit")
+    gen.add_argument("--force", action="store_true",
+                     help="write into a non-empty folder: replaces its source folders (crm,"
+                          " pos, …) and _truth.json, leaves other entries as they are")
     gen.set_defaults(func=_generate)
 
-    run = commands.add_parser("run", help="run every DAG (ingestion, transform) via Airflow")
+    run = command("run", help="run every DAG (ingestion, transform) via Airflow")
     run.add_argument("--landing", required=True, help="landing root")
     run.add_argument("--warehouse", required=True, help="warehouse directory")
-    run.add_argument("--as-of", type=date.fromisoformat, default=None,
-                     help="load dt folders up to this date and build the marts as of it"
-                          " (default: all)")
-    run.add_argument("--clv-calibration-end", type=date.fromisoformat, default=None,
+    run.add_argument("--as-of", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+                     help="load dt folders up to this date (YYYY-MM-DD) and build the marts"
+                          " as of it (default: all)")
+    run.add_argument("--clv-calibration-end", type=_iso_date, default=None,
                      metavar="YYYY-MM-DD",
                      help="calibrate the CLV fit on purchases up to this date; later purchases"
                           " are its holdout (default: the as-of date)")
@@ -181,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="publish even if the marts shrink sharply against the serving file")
     run.set_defaults(func=_run)
 
-    rep = commands.add_parser("report", help="write one HTML retrospective page per campaign")
+    rep = command("report", help="write one HTML retrospective page per campaign")
     rep.add_argument("--warehouse", required=True,
                      help="warehouse directory (reads its serving file marts.duckdb)")
     rep.add_argument("--campaign", default=None, help="only this campaign id (default: all)")
@@ -189,7 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(func=_report)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"memberdw {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -365,7 +365,7 @@ def plant_outliers(rng, orders, lines, cal, skus, k: int, avoid=None) -> list[in
     groups = z.groupby("group")["count"].first().sort_values(ascending=False, kind="stable")
     groups = groups[groups >= 15]  # with n orders z <= (n-1)/sqrt(n) (ddof=1)
     picked = []
-    for g in rng.permutation(groups.index.to_numpy())[:max(k, 1)]:
+    for g in rng.permutation(np.array(groups.index))[:max(k, 1)]:
         cand = z[(z["group"] == g) & ~z["oid"].isin(coupon_orders) & (z["paid"] > 0)]
         if len(cand) == 0:
             continue
