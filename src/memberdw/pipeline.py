@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_FILE = "marts.duckdb"
+DBT_TARGET = Path("dbt") / "target"  # dbt's artifacts (manifest, run results), in the warehouse
 DBT_PROJECT_DIR = Path(os.environ.get("MEMBERDW_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"))
 
 
@@ -57,7 +58,7 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
     os.environ["MEMBERDW_WAREHOUSE_DIR"] = str(warehouse_dir)
     args = ["build", "--select", select, "--project-dir", str(DBT_PROJECT_DIR),
             "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(warehouse_dir / "dbt" / "target"),
+            "--target-path", str(warehouse_dir / DBT_TARGET),
             "--log-path", str(warehouse_dir / "dbt" / "logs"), "--no-use-colors", "--quiet"]
     run_vars = {name: str(value) for name, value in
                 (("as_of_date", as_of), ("clv_calibration_end", clv_calibration_end)) if value}

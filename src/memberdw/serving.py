@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from memberdw.pipeline import DBT_TARGET
+
 log = logging.getLogger(__name__)
 
 # DuckDB 2.0 writes its own storage format (version 69) by default, which no DuckDB 1.x
@@ -18,8 +20,7 @@ log = logging.getLogger(__name__)
 # would shut out the readers older than that release (docs/serving.md).
 STORAGE_VERSION = "v1.0.0"
 
-# transform() has dbt write its artifacts here (--target-path), relative to the warehouse
-MANIFEST = Path("dbt") / "target" / "manifest.json"
+MANIFEST = DBT_TARGET / "manifest.json"  # relative to the warehouse
 
 
 @dataclass(frozen=True)
