@@ -425,6 +425,9 @@ def campaign_effects(stats: pd.DataFrame, min_group_size: int = 100,
         values = data[column].astype(object).map(lambda v: NAN if v is None else float(v))
         data[column] = values.astype("float64").fillna(0.0)
 
+    # rows in a fixed order: float sums over strata then do not depend on the order the
+    # database returned them in
+    data = data.sort_values(["campaign_id", "arm", "stratum"], kind="stable")
     rows = [_campaign_effect(campaign_id, group, min_group_size, theta)
             for campaign_id, group in data.groupby("campaign_id", sort=True)]
     result = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
