@@ -436,7 +436,9 @@ def campaign_effects(stats: pd.DataFrame, min_group_size: int = 100,
 
 # --- coupon templates --------------------------------------------------------------------
 
-EFFECT_METHODS = {"control_group": None, "diff_in_diff": 1.0}  # method -> fixed CUPED θ
+# method -> (fixed CUPED θ, the campaign_effects columns holding its estimate)
+EFFECT_METHODS = {"control_group": (None, "incremental_gmv"),
+                  "diff_in_diff": (1.0, "incremental_gmv_cuped")}
 
 COUPON_OUTPUT_DTYPES = {
     "template_id": "str",
@@ -464,14 +466,12 @@ def coupon_effects(stats: pd.DataFrame, min_group_size: int = 100) -> pd.DataFra
         raise ValueError(f"coupon_effects: unknown effect_method {sorted(map(str, unknown))}")
     if stats.groupby("template_id")["effect_method"].nunique().gt(1).any():
         raise ValueError("coupon_effects: a template has rows of two effect methods")
-    estimate = {"control_group": "incremental_gmv", "diff_in_diff": "incremental_gmv_cuped"}
     parts = []
-    for method, theta in EFFECT_METHODS.items():
+    for method, (theta, prefix) in EFFECT_METHODS.items():
         rows = stats[stats["effect_method"] == method].rename(columns={"template_id": "campaign_id"})
         if rows.empty:
             continue
         effects = campaign_effects(rows, min_group_size, theta=theta)
-        prefix = estimate[method]
         parts.append(pd.DataFrame({
             "template_id": effects["campaign_id"],
             "effect_method": method,
