@@ -1,12 +1,14 @@
-# memberdw on the official Airflow image: the pinned dependencies of requirements.lock, the repo
-# at /opt/memberdw, memberdw installed editable (docker-compose.yml mounts ./dags, ./src,
-# ./models and ./dbt_project over the copies here, so code edits need no rebuild; a change to
-# requirements.lock does). The Airflow and Python versions must stay those of pyproject.toml
-# (apache-airflow==3.3.2, Python 3.11); tests/test_docker_compose.py checks it.
+# memberdw on the official Airflow image: the pinned runtime dependencies of requirements.lock
+# (never requirements-dev.lock: no pytest, sqlfluff or docker-compose binary in the image), the
+# repo at /opt/memberdw, memberdw installed editable (docker-compose.yml mounts ./dags, ./src,
+# ./expectations, ./models and ./dbt_project over the copies here, so code edits need no
+# rebuild; a change to requirements.lock does). The Airflow and Python versions must stay those
+# of pyproject.toml (apache-airflow==3.3.2, Python 3.11); tests/test_docker_compose.py checks it.
 FROM apache/airflow:3.3.2-python3.11
 
 # Mount points the Airflow user (any UID, group 0) must write: a new named volume takes its
-# owner and mode from the image's directory, so `warehouse` and `airflow-auth` start writable.
+# owner and mode from the image's directory, so `airflow-auth` starts writable. The warehouse is
+# a host folder (bind mount) that hides this directory; airflow-init hands it to AIRFLOW_UID.
 USER root
 RUN install -d -o airflow -g 0 -m 0775 \
         /opt/memberdw /opt/memberdw/warehouse /opt/memberdw/landing /opt/airflow/auth

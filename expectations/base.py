@@ -52,7 +52,7 @@ def dbt_vars() -> dict:
     return dbt_vars()
 
 
-# Enumerations of the landing contract (../shared/contracts/landing.md). Parsing lets any
+# Enumerations of the landing contract (docs/landing.md). Parsing lets any
 # value through on purpose (DECISIONLOG: "Enumerations are validity checks for GE").
 ENUMS: dict[str, list[str]] = {
     "gender": ["M", "F", "U"],  # staging maps 男/女 to M/F

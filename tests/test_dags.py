@@ -51,9 +51,10 @@ def test_dag_files_stay_thin(path):
 
 
 def test_transform_publishes_only_after_validation_and_marts(dag_bag):
-    """Write-audit-publish: each step runs only when the one before succeeded."""
+    """Write-audit-publish: each step runs only when the one before succeeded; erasures are
+    carried out before anything is built, the file compacted once the marts are rebuilt."""
     dag = dag_bag.dags["transform"]
-    order = ["build_staging", "validate", "build_marts", "audit", "publish"]
+    order = ["erase", "build_staging", "validate", "build_marts", "compact", "audit", "publish"]
     for before, after in zip(order, order[1:]):
         assert dag.get_task(after).upstream_task_ids == {before}
         assert dag.get_task(after).trigger_rule == "all_success"

@@ -23,3 +23,10 @@
 {% macro mask_name(expression) -%}
     case when {{ expression }} is not null then left({{ expression }}, 1) || '*' end
 {%- endmacro %}
+
+{#- The member_id every row of an erased member points at instead of theirs, the same for
+    all of them (memberdw.erasure re-keys raw; docs/pii.md, "Erasure"). It is not a member:
+    staging marks it is_deleted, so member-level marts leave it out and totals keep it. -#}
+{% macro erased_member_id() -%}
+    '{{ var("erased_member_id") }}'
+{%- endmacro %}

@@ -1,4 +1,4 @@
-"""The landing contract (../shared/contracts/landing.md) as data: the one place that says
+"""The landing contract (docs/landing.md) as data: the one place that says
 which entities exist, how each is delivered, and how each column is parsed.
 
 Column kinds (parsing rules live in ``memberdw.parsing``):

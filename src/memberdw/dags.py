@@ -90,9 +90,20 @@ def transform_dag():
                  None, type=["null", "string"], description="Calibrate the CLV fit on purchases"
                  " up to this date (YYYY-MM-DD; default: the as-of date)")},
          default_args={"retries": RETRIES, "retry_delay": pendulum.duration(minutes=1)},
-         doc_md="Build staging, then the marts; publish them to the serving file only if every"
-                " check passed (write-audit-publish). Runs once every source has landed.")
+         doc_md="Carry out erasure requests, build staging, then the marts; publish them to the"
+                " serving file only if every check passed (write-audit-publish). Runs once every"
+                " source has landed.")
     def transform():
+        @task(pool=WRITER_POOL)
+        def erase(params=None, run_id=None):
+            """Carry out the CRM's erasure requests (deleted = 1) in raw and meta before
+            anything is built from them (docs/pii.md, "Erasure"); counts only in the XCom."""
+            from memberdw import erasure
+
+            report = erasure.erase(params["warehouse_dir"], run_id=run_id)
+            return {"members_erased": report.members_erased,
+                    "rows_changed": sum(report.rows_changed.values())}
+
         @task(pool=WRITER_POOL)
         def build_staging(params=None):
             from memberdw import pipeline
@@ -121,6 +132,14 @@ def transform_dag():
                                clv_calibration_end=params.get("clv_calibration_end"))
 
         @task(pool=WRITER_POOL)
+        def compact(params=None):
+            """After an erasure, rewrite the working file once the marts are rebuilt, so no
+            freed block keeps the erased values (a no-op on other runs)."""
+            from memberdw import erasure
+
+            return erasure.compact(params["warehouse_dir"])
+
+        @task(pool=WRITER_POOL)
         def audit(params=None):
             """Sales reconciliation: a store-day whose sales the marts lost without a
             recorded reason (beyond reconciliation_max_unexplained_share) stops the run
@@ -145,6 +164,7 @@ def transform_dag():
             if url:
                 postgres_serving.publish(serving, url)
 
-        build_staging() >> validate() >> build_marts() >> audit() >> publish()
+        (erase() >> build_staging() >> validate() >> build_marts() >> compact() >> audit()
+         >> publish())
 
     return transform()

@@ -47,7 +47,7 @@ ROLES = {
 # Tables of the serving file that land in schema audit rather than marts. The
 # publication row lands in both: auditors keep it, BI tools show the data's as-of date.
 AUDIT_TABLES = frozenset({"mart_sales_reconciliation", "mart_sales_reconciliation_reasons",
-                          "publication"})
+                          "mart_erasure_log", "publication"})
 BOTH_SCHEMAS = frozenset({"publication"})
 # Personal data, even hashed or masked, by column name: keyed hashes and masked values of
 # identifiers, and any column named after a contact or platform identifier.

@@ -89,6 +89,29 @@ create table if not exists meta.dq_row_flags (
     source_line bigint,
     flagged_at timestamptz not null default now()
 );
+-- Erasures (memberdw.erasure): one row per member_id whose erasure was carried out ...
+create table if not exists meta.erasure_log (
+    member_id varchar primary key,      -- the CRM key the request named; no fact carries it now
+    requested_at timestamptz not null,  -- updated_at of the first record with deleted = 1
+    request_file varchar,               -- the file (or MySQL batch) that delivered it
+    erased_at timestamptz not null,
+    run_id varchar not null,
+    compacted_at timestamptz            -- the working file rewritten without the old values
+);
+-- ... one row per pass (every transform run) ...
+create table if not exists meta.erasure_passes (
+    run_id varchar not null,
+    ran_at timestamptz not null,
+    members_erased bigint not null,
+    rows_changed bigint not null
+);
+-- ... and what each pass changed, by table and column.
+create table if not exists meta.erasure_changes (
+    run_id varchar not null,
+    table_name varchar not null,
+    column_name varchar not null,
+    rows_changed bigint not null
+);
 create table if not exists meta.watermarks (
     source varchar not null,
     entity varchar not null,

@@ -41,6 +41,8 @@ assigned as (
     from audience
     inner join campaigns on audience.campaign_id = campaigns.campaign_id
     left join id_map on audience.member_id = id_map.source_member_id
+    -- erased members are no one's outcomes any more: their tombstone pools them all
+    where audience.member_id <> {{ erased_member_id() }}
 ),
 
 assigned_once as (

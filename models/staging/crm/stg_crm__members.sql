@@ -32,7 +32,7 @@ latest as (
         tier,
         points_balance,
         sms_opt_in as is_sms_opt_in,
-        deleted as is_deleted,
+        deleted or member_id = {{ erased_member_id() }} as is_deleted,
         {{ business_time('updated_at') }} as updated_at,
         _copies_in_delivery,
         _source_file,
