@@ -6,7 +6,8 @@ no file under the warehouse (the DuckDB files, dbt's target and logs, Great Expe
 stores and Data Docs, the audit page, the Airflow metadata database and logs) holds their
 name, their mobile in any contract format, their unionid, openid or any keyed hash of
 them, and no table holds their member_id except the erasure log; their facts stay, on the
-tombstone member_id, and every total still reconciles.
+tombstone member_id, and every total still reconciles. A second member's erasure request
+is itself rejected (an impossible birthday): it is carried out all the same.
 """
 
 from __future__ import annotations
@@ -31,20 +32,31 @@ TOMBSTONE = "ERASED"
 MEMBER_ID = "M9900001"
 NAME = "欧阳抹除"
 MOBILE = "13977712345"
-MOBILE_FORMATS = ["13977712345", "+86 139 7771 2345", "139-7771-2345", "8613977712345",
-                  "+8613977712345"]
 UNIONID = "oUerasureTestUnionid000000001"
 OPENID = "oMerasureTestOpenid0000000001"
 REFERRED_ID = "M9900002"  # a live member the erased one referred
+# A second member, whose erasure request is itself rejected (an impossible birthday): a
+# request all the same.
+SECOND = {"member_id": "M9900003", "name": "司马清除", "mobile": "13977754321",
+          "unionid": "oUerasureTestUnionid000000003", "openid": "oMerasureTestOpenid0000000003"}
+
+
+def formats(mobile: str) -> list[str]:
+    return [mobile, f"+86 {mobile[:3]} {mobile[3:7]} {mobile[7:]}",
+            f"{mobile[:3]}-{mobile[3:7]}-{mobile[7:]}", f"86{mobile}", f"+86{mobile}"]
 
 
 def needles() -> dict[str, bytes]:
-    """Every form of the person's data a file could hold."""
-    found = {f"mobile {m}": m.encode() for m in MOBILE_FORMATS}
-    found |= {"name": NAME.encode("utf-8"), "name (GB18030)": NAME.encode("gb18030"),
-              "unionid": UNIONID.encode(), "openid": OPENID.encode()}
-    for kind, value in (("mobile", MOBILE), ("unionid", UNIONID), ("openid", OPENID)):
-        found[f"{kind} hash"] = pii.pii_hash(value).encode()
+    """Every form of the two people's data a file could hold."""
+    found = {}
+    for person in ({"name": NAME, "mobile": MOBILE, "unionid": UNIONID, "openid": OPENID},
+                   SECOND):
+        found |= {f"mobile {m}": m.encode() for m in formats(person["mobile"])}
+        found |= {f"name {person['name']}": person["name"].encode("utf-8"),
+                  f"name {person['name']} (GB18030)": person["name"].encode("gb18030")}
+        for kind in ("mobile", "unionid", "openid"):
+            found[f"{kind} {person[kind]}"] = person[kind].encode()
+            found[f"{kind} hash of {person[kind]}"] = pii.pii_hash(person[kind]).encode()
     return found
 
 
@@ -97,8 +109,9 @@ def plant_member(landing: Path) -> dict:
                           unionid="oUerasureTestReferred00000001",
                           openid="oMerasureTestReferred00000001", name="钱多多",
                           referrer_member_id=MEMBER_ID)
+    second = crm_record(**(SECOND | {"mobile": formats(SECOND["mobile"])[1]}))
     append_csv(landing / "crm/members" / first, "planted.csv", [
-        crm_record(), referred,
+        crm_record(), referred, second,
         crm_record(birthday="1990-13-45", updated_at="2026-01-06 10:00:00"),  # rejected
     ])
     day = START + timedelta(days=2)
@@ -107,6 +120,7 @@ def plant_member(landing: Path) -> dict:
         pos_line(store, "ERASE-0001", day, coupon_code=coupon),
         pos_line(store, "ERASE-0002", day, member_id="", mobile="+86 139 7771 2345"),
         pos_line(store, "ERASE-0003", day, quantity="x", mobile="8613977712345"),  # rejected
+        pos_line(store, "ERASE-0006", day, member_id=SECOND["member_id"]),
     ])
     append_csv(landing / "marketing/coupon_issues" / first, "planted.csv", [{
         "coupon_code": coupon, "template_id": template["template_id"], "member_id": MEMBER_ID,
@@ -148,8 +162,10 @@ def erasure_request(landing: Path, store: str) -> None:
     """The CRM's erasure (deleted = 1, the record still filled in) and, in the same
     delivery, a POS file from a till that was offline."""
     day = END + timedelta(days=1)
-    append_csv(landing / "crm/members" / f"dt={day}", "erasure.csv",
-               [crm_record(updated_at=f"{day} 09:00:00", deleted="1")])
+    append_csv(landing / "crm/members" / f"dt={day}", "erasure.csv", [
+        crm_record(updated_at=f"{day} 09:00:00", deleted="1"),
+        crm_record(**SECOND, birthday="1990-02-30", updated_at=f"{day} 09:00:00", deleted="1"),
+    ])
     append_csv(landing / "pos/order_lines" / f"dt={day}", f"late_{store}.csv",
                [pos_line(store, "ERASE-0004", END, mobile="13977712345")])
 
@@ -237,13 +253,13 @@ def test_no_file_under_the_warehouse_holds_the_person(runs):
 
 def test_no_table_holds_the_person_or_points_at_them(runs):
     wh, _ = runs
-    values = [NAME, *MOBILE_FORMATS, UNIONID, OPENID,
-              *(pii.pii_hash(v) for v in (MOBILE, UNIONID, OPENID))]
-    assert text_hits(wh / "marts.duckdb", values + [MEMBER_ID]) == []
+    values = [n.decode("utf-8") for label, n in needles().items() if "GB18030" not in label]
+    ids = [MEMBER_ID, SECOND["member_id"]]
+    assert text_hits(wh / "marts.duckdb", values + ids) == []
     assert text_hits(wh / "warehouse.duckdb", values) == []
-    # the member_id is left only where the request is recorded
-    assert text_hits(wh / "warehouse.duckdb", [MEMBER_ID]) == [
-        ("meta.erasure_log", "member_id", MEMBER_ID)]
+    # the member_ids are left only where the requests are recorded
+    assert sorted(text_hits(wh / "warehouse.duckdb", ids)) == [
+        ("meta.erasure_log", "member_id", i) for i in ids]
 
 
 def test_their_facts_stay_on_the_tombstone_and_totals_reconcile(runs):
@@ -252,13 +268,13 @@ def test_their_facts_stay_on_the_tombstone_and_totals_reconcile(runs):
     store = results["store"]
     orders = dict(query(serving, "select order_id, member_id from fct_orders"
                                  " where order_id like '%ERASE%'"))
-    assert orders == {**{f"pos:{store}:ERASE-000{n}": TOMBSTONE for n in (1, 2, 4, 5)},
+    assert orders == {**{f"pos:{store}:ERASE-000{n}": TOMBSTONE for n in (1, 2, 4, 5, 6)},
                       "mp:MOERASE000001": TOMBSTONE}
     # the erasure moved no yuan: GMV grew by exactly the two late tickets (179.00 each)
     live, erased, late = (results[s]["gmv"] for s in ("live", "erased", "late"))
     assert erased[0] - live[0] == 179 and late[0] - erased[0] == 179
     assert (erased[1] - live[1], late[1] - erased[1]) == (1, 1)
-    assert results["erased"]["dim"] == results["live"]["dim"] - 1
+    assert results["erased"]["dim"] == results["live"]["dim"] - 2
     assert query(serving, "select sum(unexplained_amount) from mart_sales_reconciliation") \
         == [(0,)]
     working = wh / "warehouse.duckdb"
@@ -273,12 +289,14 @@ def test_their_facts_stay_on_the_tombstone_and_totals_reconcile(runs):
 
 def test_quarantine_keeps_the_rejected_rows_masked(runs):
     wh, results = runs
-    assert results["late"]["quarantined"] == results["live"]["quarantined"]
+    live, erased, late = (dict(results[s]["quarantined"]) for s in ("live", "erased", "late"))
+    assert late == erased == live | {"invalid_date": live.get("invalid_date", 0) + 1}
     rows = [r for (r,) in query(wh / "warehouse.duckdb",
                                 "select raw_record from meta.quarantine"
                                 " where contains(raw_record, 'ERASE-0003')"
-                                " or contains(raw_record, '1990-13-45')")]
-    assert len(rows) == 2
+                                " or contains(raw_record, '1990-13-45')"
+                                " or contains(raw_record, '1990-02-30')")]
+    assert len(rows) == 3
     for row in rows:
         assert "[erased]" in row and TOMBSTONE in row
 
@@ -286,10 +304,11 @@ def test_quarantine_keeps_the_rejected_rows_masked(runs):
 def test_the_erasure_log_says_what_was_done_without_personal_data(runs):
     wh, results = runs
     working = wh / "warehouse.duckdb"
-    (logged,) = query(working, "select member_id, requested_at is not null,"
-                               " erased_at <= compacted_at from meta.erasure_log"
-                               " where member_id = ?", [MEMBER_ID])
-    assert logged == (MEMBER_ID, True, True)
+    logged = query(working, "select member_id, requested_at is not null,"
+                            " erased_at <= compacted_at from meta.erasure_log"
+                            " where member_id in (?, ?) order by 1",
+                   [MEMBER_ID, SECOND["member_id"]])
+    assert logged == [(MEMBER_ID, True, True), (SECOND["member_id"], True, True)]
     published = query(wh / "marts.duckdb",
                       "select run_id, members_erased, table_name, column_name, rows_changed"
                       " from mart_erasure_log order by ran_at, table_name, column_name")
@@ -299,7 +318,7 @@ def test_the_erasure_log_says_what_was_done_without_personal_data(runs):
         if table:
             by_run[run_id]["changes"][f"{table}.{column}"] = rows
     first, erasure, late = by_run.values()  # one pass per run
-    assert (erasure["members"], late["members"]) == (1, 0)
+    assert (erasure["members"], late["members"]) == (2, 0)
     for column in ("raw.crm__members.personal_fields", "raw.crm__members.member_id",
                    "raw.crm__members.referrer_member_id", "raw.pos__order_lines.member_id",
                    "raw.pos__order_lines.mobile", "raw.miniapp__orders.openid",

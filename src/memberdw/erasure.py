@@ -107,15 +107,39 @@ def _erase(con, run_id: str, dead: str) -> ErasureReport:
     report = ErasureReport()
     (since,) = con.execute("select max(ran_at) from meta.erasure_passes").fetchone()
     (ran_at,) = con.execute("select now()").fetchone()
-    # Any delivered record with deleted = 1 is a request; it stays granted even if a later
+    # Any delivered record with deleted = 1 is a request, a rejected one too (a bad
+    # birthday does not make the request less of one); it stays granted even if a later
     # record of the member says deleted = 0 (an erasure cannot be taken back).
+    con.execute(f"""
+        create or replace temp table rejected_crm as
+        select source_file, quarantined_at,
+               {', '.join(f"try(json_extract_string(raw_record, '$.{c}')) as {c}"
+                          for c in ('member_id', 'deleted', 'updated_at', 'unionid', 'openid',
+                                    'name'))},
+               -- as raw holds it: 11 digits, whatever the format delivered
+               nullif(right(regexp_replace(try(json_extract_string(raw_record, '$.mobile')),
+                                           '[^0-9]', '', 'g'), 11), '') as mobile
+        from meta.quarantine
+        where source = 'crm' and entity = 'members' and starts_with(raw_record, '{{')
+    """)
     con.execute("""
         create or replace temp table erasing as
-        select member_id, min(updated_at) as requested_at,
-               arg_min(_source_file, updated_at) as request_file
-        from raw.crm__members
-        where deleted and member_id <> ?
-          and member_id not in (select member_id from meta.erasure_log)
+        with requests as (
+            select member_id, updated_at as requested_at, _source_file as request_file
+            from raw.crm__members
+            where deleted
+            union all
+            select member_id,
+                   coalesce(try_strptime(updated_at, '%Y-%m-%d %H:%M:%S')::timestamptz,
+                            quarantined_at),
+                   source_file
+            from rejected_crm
+            where deleted = '1' and member_id is not null
+        )
+        select member_id, min(requested_at) as requested_at,
+               arg_min(request_file, requested_at) as request_file
+        from requests
+        where member_id <> ? and member_id not in (select member_id from meta.erasure_log)
         group by member_id
     """, [dead])
     (report.members_erased,) = con.execute("select count(*) from erasing").fetchone()
@@ -125,9 +149,10 @@ def _erase(con, run_id: str, dead: str) -> ErasureReport:
         create or replace temp table erased_values as
         with theirs as (
             {' union all '.join(
-                f"select '{kind}' as kind, {kind} as value from raw.crm__members"
+                f"select '{kind}' as kind, {kind} as value from {table}"
                 f" where member_id in (select member_id from erasing)"
-                for kind in (*IDENTIFIERS, 'name'))}
+                for kind in (*IDENTIFIERS, 'name')
+                for table in ('raw.crm__members', 'rejected_crm'))}
         ),
         kept as (
             {' union all '.join(
