@@ -466,6 +466,17 @@ def test_future_dates_are_relative_to_as_of(tmp_path):
 
 # ---------------------------------------------------------------------------- audit face
 
+def test_validation_refreshes_the_audit_page(planted):
+    """The page (memberdw.audit_page) is rebuilt by every validation: the failed error rule
+    as failed, a failed warn rule as a warning, the flagged keys listed."""
+    directory, _, _ = planted
+    page = (directory / "audit" / "index.html").read_text(encoding="utf-8")
+    assert '<code>duplicate_key</code></td><td><span class="status failed">' in page
+    assert '<code>incomplete_profile</code></td><td><span class="status warning">' in page
+    assert "<code>M004</code>" in page and "<code>S001|P08|1</code>" in page
+    assert RAW_ONLY_MOBILE not in page and RAW_ONLY_NAME not in page
+
+
 def test_data_docs_are_built_and_hold_no_plain_personal_data(planted):
     directory, _, result = planted
     index = result.data_docs_path
@@ -506,11 +517,99 @@ def test_running_twice_with_the_same_run_id_is_idempotent(tmp_path):
     assert query(tmp_path, "select count(distinct validated_at) from meta.dq_results")[0][0] == 1
     stored = list((tmp_path / "gx" / "uncommitted" / "validations" / "members").rglob("*.json"))
     assert len(stored) == 1  # GE's store, too, keeps one result per suite and run_id
-    # another run appends; a run of one dataset replaces only that dataset's rows
+    # another run with a new store appends; a run of one dataset replaces only its rows
+    add_store(tmp_path, "S006")
     quality.validate(tmp_path, "run-b", as_of=AS_OF, datasets=["stores"])
     assert query(tmp_path, "select run_id, count(distinct dataset) from meta.dq_results"
                            " group by all order by all") == [
         ("manual__2026-10-14T02:00:00+08:00", len(DATASETS)), ("run-b", 1)]
+
+
+def add_store(directory: Path, store_code: str) -> None:
+    """One more clean store: something new to validate."""
+    con = warehouse.connect(directory)
+    try:
+        con.execute("insert into staging.stg_stores__stores values"
+                    " (?, 'direct', '2023-01-01', null, 'late.csv', 2)", [store_code])
+    finally:
+        con.close()
+
+
+def stored_files(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in (directory / "gx").rglob("*")
+                  if p.is_file())
+
+
+def test_a_run_with_nothing_new_reuses_the_newest_results_and_adds_no_pages(tmp_path):
+    """Nothing new since the newest run (whose flags int_quality_flags hands the models):
+    no GE run, no rows, no files; its results stand, error rules included."""
+    build_warehouse(tmp_path)
+    first = quality.validate(tmp_path, "run-1", as_of=AS_OF)
+    files = stored_files(tmp_path)
+    results = query(tmp_path, "select * from meta.dq_results order by all")
+    flags = query(tmp_path, "select * from meta.dq_row_flags order by all")
+
+    again = quality.validate(tmp_path, "run-2", as_of=AS_OF)
+    assert again.reused_from == "run-1" and first.reused_from is None
+    assert stored_files(tmp_path) == files
+    assert query(tmp_path, "select * from meta.dq_results order by all") == results
+    assert query(tmp_path, "select * from meta.dq_row_flags order by all") == flags
+    assert sorted(again.outcomes, key=lambda o: (o.dataset, o.rule)) == sorted(
+        first.outcomes, key=lambda o: (o.dataset, o.rule))
+    assert again.rows_flagged == first.rows_flagged and again.passed is False
+    with pytest.raises(QualityError, match="stores: duplicate_key failed on 2 of 6 rows"):
+        again.raise_for_errors()
+    assert json.loads(json.dumps(again.to_dict()))["reused_from"] == "run-1"
+
+    add_store(tmp_path, "S006")  # something new: validated again, pages added
+    third = quality.validate(tmp_path, "run-3", as_of=AS_OF)
+    assert third.reused_from is None
+    assert len(stored_files(tmp_path)) > len(files)
+    assert query(tmp_path, "select distinct run_id from meta.dq_results order by 1") == [
+        ("run-1",), ("run-3",)]
+
+
+def test_reuse_follows_the_rows_the_future_rules_pick_not_the_clock(tmp_path):
+    """Without an as-of the bound is now: it moves every run, the rows past it do not. An
+    as-of that moves rows across the bound is new."""
+    build_warehouse(tmp_path)
+    quality.validate(tmp_path, "now-1")
+    assert quality.validate(tmp_path, "now-2").reused_from == "now-1"
+    early = quality.validate(tmp_path, "early", as_of=date(2026, 10, 2))
+    assert early.reused_from is None
+    late = {k for (k,) in query(tmp_path, "select record_key from meta.dq_row_flags"
+                                          " where run_id = 'early'"
+                                          " and rule = 'future_date:ordered_at'")}
+    assert "S002|B03|1" in late
+
+
+def test_stored_names_are_portable(tmp_path, monkeypatch):
+    """No folder GE's stores or Data Docs make holds a character Windows refuses; results
+    stored before run names were portable are moved under the portable name."""
+    unportable = set('<>:"|?*')
+    build_warehouse(tmp_path)
+    with monkeypatch.context() as m:  # as the store was before: the run id as it is
+        m.setattr(quality, "portable_name", lambda name: name)
+        quality.validate(tmp_path, "manual__2026-10-14T02:00:00+08:00", as_of=AS_OF)
+    assert any(unportable & set(name) for name in stored_files(tmp_path))
+
+    add_store(tmp_path, "S006")
+    quality.validate(tmp_path, "scheduled__2026-10-15T02:00:00+08:00", as_of=AS_OF)
+    names = stored_files(tmp_path) + [
+        str(p.relative_to(tmp_path)) for p in (tmp_path / "audit").rglob("*")]
+    assert not [n for n in names if unportable & set(n)]
+    members = {p.parts[-3] for p in
+               (tmp_path / "gx" / "uncommitted" / "validations" / "members").rglob("*.json")}
+    assert members == {"manual__2026-10-14T02-00-00+08-00", "scheduled__2026-10-15T02-00-00+08-00"}
+    index = (tmp_path / quality.DATA_DOCS_INDEX).read_text(encoding="utf-8")
+    assert "manual__2026-10-14T02-00-00+08-00" in index
+
+
+def test_portable_name():
+    assert quality.portable_name("manual__2026-12-02T10:00:00+00:00") == \
+        "manual__2026-12-02T10-00-00+00-00"
+    assert quality.portable_name('a<b>c:d"e/f\\g|h?i*j\x01.') == "a-b-c-d-e-f-g-h-i-j-"
+    assert quality.portable_name("run-1") == "run-1"
 
 
 def test_unknown_dataset_is_refused(tmp_path):

@@ -144,9 +144,15 @@ def transform_dag():
             """Sales reconciliation: a store-day whose sales the marts lost without a
             recorded reason (beyond reconciliation_max_unexplained_share) stops the run
             before anything is published, naming the stores."""
-            from memberdw import audit
+            from pathlib import Path
 
-            return audit.format_summary(audit.check_reconciliation(params["warehouse_dir"]))
+            from memberdw import audit, audit_page
+
+            try:
+                totals = audit.check_reconciliation(params["warehouse_dir"])
+            finally:  # the audit page shows the reconciliation, failed or not
+                audit_page.build(Path(params["warehouse_dir"]))
+            return audit.format_summary(totals)
 
         @task(outlets=[MARTS_ASSET], pool=WRITER_POOL)
         def publish(params=None, run_id=None):

@@ -19,6 +19,16 @@ failing rows themselves.
                       the same run_id replaces that run's rows)
   meta.dq_row_flags   the failing rows of every rule with a row action: ``quarantine``
                       (the row leaves the facts) or ``review`` (kept, flagged, listed)
+  meta.dq_fingerprints  per run and dataset, a digest of what the validation saw
+
+A call that would validate nothing new (the staging rows each dataset reads, its query and
+rules, and the rows the "not in the future" rules pick, all as they were in the newest
+validation run, the one whose flags the models use) runs no GE and records nothing: that
+run's results stand, and neither GE's store nor its Data Docs grow with runs that landed
+nothing (``_fingerprints``).
+
+GE's run name is the run_id made portable (``portable_name``): Airflow's run ids hold
+``:``, which Windows and SMB shares refuse in the folder names GE's stores make of them.
 
 GE is asked for counts only (result format BASIC): stored results and Data Docs carry the
 rules' SQL and counts, never row values.
@@ -30,7 +40,10 @@ decides, e.g. with ``result.raise_for_errors()``.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -51,6 +64,10 @@ BATCH_DEFINITION = "whole_dataframe"
 
 _FLAG_COLUMNS = ["run_id", "dataset", "rule", "severity", "action", "record_key", "member_id",
                  "source_file", "source_line", "flagged_at"]
+DATA_DOCS_INDEX = Path("gx") / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+# Characters Windows (and SMB shares) refuse in a file name, and control characters.
+_NOT_PORTABLE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
 class QualityError(RuntimeError):
@@ -89,6 +106,7 @@ class QualityResult:
     data_docs_path: Path | None           # index.html of the Data Docs site
     seconds: float = 0.0
     datasets: list[str] = field(default_factory=list)
+    reused_from: str | None = None        # nothing new: the run whose results stand
 
     @property
     def failed_error_rules(self) -> list[RuleOutcome]:
@@ -121,8 +139,17 @@ class QualityResult:
             "warn_counts": self.warn_counts,
             "rows_flagged": self.rows_flagged,
             "data_docs_path": str(self.data_docs_path) if self.data_docs_path else None,
+            "reused_from": self.reused_from,
             "seconds": round(self.seconds, 2),
         }
+
+
+def portable_name(name: str) -> str:
+    """``name`` as a folder name every filesystem accepts. GE's stores and Data Docs make
+    folders of the run name, and Airflow's run ids (``manual__2026-12-02T10:00:00+00:00``)
+    hold ``:``, which Windows and SMB shares refuse, as they do ``<>"/\\|?*``, control
+    characters and a trailing dot or space."""
+    return _NOT_PORTABLE.sub("-", name).rstrip(". ") or "-"
 
 
 def future_bound(as_of: date | str | None = None) -> datetime:
@@ -139,8 +166,10 @@ def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
              datasets: list[str] | None = None) -> QualityResult:
     """Validate ``datasets`` (default: all of ``expectations.DATASETS``) in
     ``<warehouse_dir>/warehouse.duckdb``; record results and flagged rows for ``run_id``
-    (replacing what an earlier call with the same run_id recorded for these datasets)
-    and build the Data Docs under ``<warehouse_dir>/gx/``."""
+    (replacing what an earlier call with the same run_id recorded for these datasets),
+    build the Data Docs under ``<warehouse_dir>/gx/`` and the audit page. When nothing is
+    new since the newest validation run, return its results instead (``reused_from``):
+    see the module's docstring."""
     started = time.perf_counter()
     if not run_id:
         raise ValueError("run_id is required")
@@ -163,17 +192,30 @@ def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
     con = warehouse.connect(warehouse_dir)
     try:
         row_counts = _materialise(con, selected)
+        fingerprints = _fingerprints(con, selected, bound)
+        reused_from = _unchanged_since(con, fingerprints)
+        reused = _reused(con, warehouse_dir, run_id, reused_from, names) if reused_from else None
+        if reused:
+            con.execute("drop schema if exists dq cascade")
     finally:
         con.close()
+    if reused:
+        reused.seconds = time.perf_counter() - started
+        log.info("data quality %s: nothing new since run %s (same rows, rules and future-"
+                 "date picks), its results stand: passed=%s, %.1f s", run_id, reused_from,
+                 reused.passed, reused.seconds)
+        _build_audit_page(warehouse_dir)
+        return reused
 
     import great_expectations as gx
 
     context = _context(warehouse_dir)
-    _forget_run(context, run_id, {ds.suite_name for ds in selected})
+    renamed = _make_stored_names_portable(context)
+    _forget_run(context, portable_name(run_id), {ds.suite_name for ds in selected})
     source = _datasource(context, warehouse_dir)
     sources = [source]
     try:
-        gx_run_id = gx.RunIdentifier(run_name=run_id, run_time=validated_at)
+        gx_run_id = gx.RunIdentifier(run_name=portable_name(run_id), run_time=validated_at)
         outcomes: list[RuleOutcome] = []
         result_ids = []
         for ds in selected:
@@ -184,7 +226,7 @@ def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
                 outcomes += [_outcome(ds, r, row_counts[ds.name]) for r in suite_result.results]
     finally:
         _close(sources)
-    docs = _build_docs(context, result_ids, [ds.suite_name for ds in selected])
+    docs = _build_docs(context, result_ids + renamed, [ds.suite_name for ds in selected])
 
     failed = {(o.dataset, o.rule) for o in outcomes if not o.success}
     flagged = [(ds, r) for ds in selected for r in ds.checked_rules()
@@ -192,7 +234,7 @@ def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
     con = warehouse.connect(warehouse_dir)
     try:
         rows_flagged = _write(con, run_id, validated_at, [ds.name for ds in selected],
-                              outcomes, flagged, bound)
+                              outcomes, flagged, bound, fingerprints)
         con.execute("drop schema if exists dq cascade")
     finally:
         con.close()
@@ -202,7 +244,16 @@ def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
         rows_flagged=rows_flagged, seconds=time.perf_counter() - started)
     log.info("data quality %s: passed=%s, %d rules, flagged %s, %.1f s, docs %s",
              run_id, result.passed, len(outcomes), result.rows_flagged, result.seconds, docs)
+    _build_audit_page(warehouse_dir)
     return result
+
+
+def _build_audit_page(warehouse_dir: Path) -> None:
+    """Every validation, new or reused, refreshes the audit page (imported here: the page
+    module reads this one's names, so a top-level import would be circular)."""
+    from memberdw import audit_page
+
+    audit_page.build(warehouse_dir)
 
 
 def _materialise(con, selected) -> dict[str, int]:
@@ -218,6 +269,85 @@ def _materialise(con, selected) -> dict[str, int]:
             raise RuntimeError(f"data quality: cannot read dataset {ds.name} "
                                f"({ds.relation}): {exc}") from exc
     return counts
+
+
+# ---------------------------------------------------------------------------- nothing new?
+
+def _fingerprints(con, selected, bound: str) -> dict[str, str]:
+    """Per dataset, a digest of everything its validation result depends on: the staging
+    tables its query reads (an order-free sum of row hashes, so copies of a row count), the
+    query and rules as written, GE's version, and which rows the rules comparing with the
+    future bound pick under this bound.
+
+    The inputs are hashed rather than the materialised rows: a window mean or standard
+    deviation over doubles (order_amounts' z-score) sums in whatever order DuckDB's threads
+    meet the rows, so its last bits differ between two builds of the same data. The bound
+    itself is left out: without an as-of it is "now" and moves on every run, while the rows
+    it picks rarely change."""
+    from importlib.metadata import version
+
+    from expectations.base import BOOKKEEPING_COLUMNS, FUTURE_BOUND
+
+    tables: dict[str, list[str]] = {}  # a staging table two datasets read is hashed once
+    flag_key = f"hash({', '.join(BOOKKEEPING_COLUMNS)})::hugeint"  # what a flag records
+    digests = {}
+    for ds in selected:
+        rules = ds.checked_rules()
+        inputs = sorted(set(re.findall(r"\bstaging\.\w+",
+                                       " ".join([ds.query, *(r.fails for r in rules)]))))
+        for name in inputs or [ds.table]:  # a query on no staging table: its own rows
+            if name not in tables:
+                tables[name] = [str(v) for v in con.execute(
+                    f"select count(*), sum(hash(staged)::hugeint) from {name} as staged"
+                ).fetchone()]
+        picks = []
+        for r in rules:
+            if FUTURE_BOUND in r.fails:
+                picked = f"filter (where {r.condition(bound)})"
+                picks += [f"count(*) {picked}", f"sum({flag_key}) {picked}"]
+        picked = (con.execute(f"select {', '.join(picks)} from {ds.table}").fetchone()
+                  if picks else ())
+        seen = {"query": ds.query, "record_key": ds.record_key,
+                "rules": [asdict(r) for r in rules], "gx": version("great_expectations"),
+                "inputs": {name: tables[name] for name in inputs or [ds.table]},
+                "future_picks": [str(v) for v in picked]}
+        digests[ds.name] = hashlib.sha256(
+            json.dumps(seen, sort_keys=True).encode("utf-8")).hexdigest()
+    return digests
+
+
+def _unchanged_since(con, fingerprints: dict[str, str]) -> str | None:
+    """The newest validation run, if it saw exactly these inputs for every dataset; else
+    None. Only the newest run counts: int_quality_flags gives the models that run's flags,
+    so reusing it leaves the marts as a new validation would build them."""
+    newest = con.execute("select run_id from meta.dq_results"
+                         " order by validated_at desc limit 1").fetchone()
+    if newest is None:
+        return None
+    stored = dict(con.execute("select dataset, fingerprint from meta.dq_fingerprints"
+                              " where run_id = ?", [newest[0]]).fetchall())
+    if all(stored.get(name) == digest for name, digest in fingerprints.items()):
+        return newest[0]
+    return None
+
+
+def _reused(con, warehouse_dir: Path, run_id: str, reused_from: str,
+            names: list[str]) -> QualityResult:
+    """The result of run ``reused_from`` for these datasets, read back from the audit
+    tables: an error rule that failed then fails this run too."""
+    placeholders = ", ".join("?" for _ in names)
+    columns = [f.name for f in RuleOutcome.__dataclass_fields__.values()]
+    rows = con.execute(f"select {', '.join(columns)} from meta.dq_results"
+                       f" where run_id = ? and dataset in ({placeholders})"
+                       f" order by dataset, rule", [reused_from, *names]).fetchall()
+    flagged = con.execute(f"select dataset || '/' || rule, count(*) from meta.dq_row_flags"
+                          f" where run_id = ? and dataset in ({placeholders})"
+                          f" group by all order by 1", [reused_from, *names]).fetchall()
+    docs = Path(warehouse_dir) / DATA_DOCS_INDEX
+    return QualityResult(
+        run_id=run_id, outcomes=[RuleOutcome(*r) for r in rows], datasets=names,
+        rows_flagged=dict(flagged), data_docs_path=docs if docs.is_file() else None,
+        reused_from=reused_from)
 
 
 # ---------------------------------------------------------------------------- GE objects
@@ -326,27 +456,57 @@ def _suite(ds, bound: str):
               "defined_in": "expectations/ (code is the source of truth)"})
 
 
-def _forget_run(context, run_id: str, suites: set[str]) -> None:
+def _forget_run(context, run_name: str, suites: set[str]) -> None:
     """Remove the stored results (and their Data Docs pages) an earlier call with this
-    run_id left for these suites, so a re-run leaves one set of results per run_id."""
+    run name left for these suites, so a re-run leaves one set of results per run_id."""
     store = context.validation_results_store
     for key in store.list_keys():
-        if key.run_id.run_name != run_id or key.expectation_suite_identifier.name not in suites:
+        if key.run_id.run_name == run_name and key.expectation_suite_identifier.name in suites:
+            _remove_stored(context, key)
+
+
+def _make_stored_names_portable(context) -> list:
+    """Results stored before run names were made portable (folders named like
+    ``manual__2026-12-02T10:00:00+00:00``) stored again under the portable name, their old
+    files and Data Docs pages removed; returns the new keys, whose pages are to be built."""
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ValidationResultIdentifier,
+    )
+
+    store = context.validation_results_store
+    renamed = []
+    for key in store.list_keys():
+        name = key.run_id.run_name or ""
+        if portable_name(name) == name:
             continue
-        for site in context.get_docs_sites_urls(resource_identifier=key, only_if_exists=True):
-            url = site.get("site_url") or ""
-            if url.startswith("file://"):
-                page = Path(unquote(urlparse(url).path))
-                page.unlink(missing_ok=True)
-                _prune_empty_dirs(page.parent, stop="validations")
-        store.remove_key(key)
-        backend = store.store_backend
-        try:  # the filesystem backend leaves the emptied run folders behind
-            stored = Path(backend.full_base_directory) / backend._convert_key_to_filepath(
-                key.to_tuple())
-        except AttributeError:
-            continue
-        _prune_empty_dirs(stored.parent, stop=Path(backend.full_base_directory).name)
+        new_key = ValidationResultIdentifier(
+            expectation_suite_identifier=key.expectation_suite_identifier,
+            run_id=RunIdentifier(run_name=portable_name(name), run_time=key.run_id.run_time),
+            batch_identifier=key.batch_identifier)
+        store.set(new_key, store.get(key))
+        _remove_stored(context, key)
+        renamed.append(new_key)
+    return renamed
+
+
+def _remove_stored(context, key) -> None:
+    """One stored validation result, its Data Docs page and the folders they leave empty."""
+    store = context.validation_results_store
+    for site in context.get_docs_sites_urls(resource_identifier=key, only_if_exists=True):
+        url = site.get("site_url") or ""
+        if url.startswith("file://"):
+            page = Path(unquote(urlparse(url).path))
+            page.unlink(missing_ok=True)
+            _prune_empty_dirs(page.parent, stop="validations")
+    store.remove_key(key)
+    backend = store.store_backend
+    try:  # the filesystem backend leaves the emptied run folders behind
+        stored = Path(backend.full_base_directory) / backend._convert_key_to_filepath(
+            key.to_tuple())
+    except AttributeError:
+        return
+    _prune_empty_dirs(stored.parent, stop=Path(backend.full_base_directory).name)
 
 
 def _prune_empty_dirs(directory: Path, stop: str) -> None:
@@ -398,9 +558,11 @@ def _outcome(ds, result, element_count: int) -> RuleOutcome:
 
 
 def _write(con, run_id: str, validated_at: datetime, datasets: list[str],
-           outcomes: list[RuleOutcome], flagged: list, bound: str) -> dict[str, int]:
-    """Results and the flagged rows of this run, replacing an earlier call's; the rows are
-    selected in DuckDB by each rule's own condition. Returns rows flagged per rule."""
+           outcomes: list[RuleOutcome], flagged: list, bound: str,
+           fingerprints: dict[str, str]) -> dict[str, int]:
+    """Results, flagged rows and fingerprints of this run, replacing an earlier call's; the
+    rows are selected in DuckDB by each rule's own condition. Returns rows flagged per
+    rule."""
     results = pd.DataFrame(
         [{"run_id": run_id, "validated_at": validated_at, **asdict(o)} for o in outcomes],
         columns=["run_id", "validated_at", "suite", "dataset", "expectation", "rule",
@@ -413,6 +575,11 @@ def _write(con, run_id: str, validated_at: datetime, datasets: list[str],
                     [run_id, *datasets])
         con.execute(f"delete from meta.dq_row_flags where run_id = ? and dataset in "
                     f"({placeholders})", [run_id, *datasets])
+        con.execute(f"delete from meta.dq_fingerprints where run_id = ? and dataset in "
+                    f"({placeholders})", [run_id, *datasets])
+        con.executemany("insert into meta.dq_fingerprints values (?, ?, ?, ?)",
+                        [[run_id, name, digest, validated_at]
+                         for name, digest in fingerprints.items()])
         con.register("dq_results_new", results)
         try:
             names = ", ".join(results.columns)
@@ -429,8 +596,6 @@ def _write(con, run_id: str, validated_at: datetime, datasets: list[str],
                 where {r.condition(bound)}
             """, [run_id, ds.name, r.name, r.severity, r.action, validated_at]).fetchone()
     return rows_flagged
-
-
 
 
 def _int(value) -> int | None:

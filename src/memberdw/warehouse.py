@@ -89,6 +89,15 @@ create table if not exists meta.dq_row_flags (
     source_line bigint,
     flagged_at timestamptz not null default now()
 );
+-- What each validation saw, so that the next one can tell whether anything is new
+-- (memberdw.quality): kept beside the results it describes, not in GE's store, which a
+-- person may delete without the results going stale.
+create table if not exists meta.dq_fingerprints (
+    run_id varchar not null,
+    dataset varchar not null,
+    fingerprint varchar not null,       -- sha256: inputs, query, rules, future picks
+    validated_at timestamptz not null
+);
 -- Erasures (memberdw.erasure): one row per member_id whose erasure was carried out ...
 create table if not exists meta.erasure_log (
     member_id varchar primary key,      -- the CRM key the request named; no fact carries it now
