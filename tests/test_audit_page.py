@@ -46,13 +46,15 @@ def marts(warehouse: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two runs on the same landing root: the state after each."""
+    """Two runs on the same landing root: the state after each. The second is asked to
+    rebuild (a run with nothing new skips the transform), so it validates again and must
+    find nothing new."""
     base = tmp_path_factory.mktemp("audit_page")
     truth = generate(base / "landing", members=MEMBERS, days=DAYS, seed=SEED)
     wh = base / "wh"
     states = []
-    for _ in range(2):
-        run = memberdw_run(base / "landing", wh)
+    for extra in ((), ("--rebuild",)):
+        run = memberdw_run(base / "landing", wh, *extra)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
         states.append({"files": audit_files(wh), "marts": marts(wh),
                        "page": (wh / audit_page.PAGE).read_text(encoding="utf-8")})

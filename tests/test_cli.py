@@ -1,8 +1,12 @@
 """The command line's usage errors: one line on stderr naming the problem, exit 2, no
-traceback unless --debug; `generate` never overwrites a non-empty folder without --force."""
+traceback unless --debug; `generate` never overwrites a non-empty folder without --force;
+progress lines only on a terminal. (The lock: test_lock.py; status and re-runs:
+test_status.py.)"""
 
+import io
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -98,3 +102,76 @@ def test_generate_refuses_a_non_empty_folder_and_force_regenerates(tmp_path):
     assert again.returncode == 0, again.stderr
     assert (out / "_truth.json").stat().st_mtime_ns != before[out / "_truth.json"]
     assert '"seed": 7' in (out / "_truth.json").read_text()
+
+
+def test_status_of_a_file_is_one_line(tmp_path):
+    line = one_line_usage_error(memberdw("status", "--warehouse", README))
+    assert line == f"memberdw status: warehouse {README} is a file, not a directory"
+
+
+def test_run_help_names_rebuild():
+    run = " ".join(memberdw("run", "--help").stdout.split())
+    assert "--rebuild run every DAG even if nothing new landed" in run
+
+
+def test_the_runner_names_the_crm_mysql_connection_as_the_dags_do():
+    from memberdw import dags, runner
+
+    assert runner.CRM_MYSQL_CONN_ID == dags.CRM_MYSQL_CONN_ID
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def terminal():
+    from memberdw import progress
+
+    screen = _Terminal()
+    progress.enable(screen)
+    yield screen
+    progress.enable(io.StringIO())  # off again for the tests after
+
+
+def test_progress_counts_files_on_a_terminal_and_clears_its_line(terminal):
+    from memberdw import progress
+
+    assert list(progress.counted(["a", "b", "c"], "landing pos/order_lines", "files")) == [
+        "a", "b", "c"]
+    drawn = terminal.getvalue().split(progress.CLEAR_LINE)
+    assert drawn[1].startswith("  landing pos/order_lines: 0/3 files, ")
+    assert drawn[-1].startswith("  landing pos/order_lines: 3/3 files, ")
+    progress.clear()
+    assert terminal.getvalue().endswith(progress.CLEAR_LINE)
+
+
+def test_progress_counts_dbt_nodes_from_dbts_events(terminal):
+    from dbt.events.types import CommandCompleted, LogStartLine, NodeFinished
+    from dbt_common.events.base_types import msg_from_base_event
+
+    from memberdw import progress
+
+    (callback,) = progress.dbt_callbacks("dbt build tag:marts")
+    callback(msg_from_base_event(LogStartLine(description="sql table model", index=1, total=2,
+                                              node_info={"node_name": "dim_members"})))
+    assert terminal.getvalue().endswith("  dbt build tag:marts: 0/2 nodes, 0.0 s (dim_members)")
+    time.sleep(progress.REDRAW_SECONDS)  # redraws are at most this frequent
+    callback(msg_from_base_event(NodeFinished(node_info={"node_name": "dim_members"})))
+    assert " 1/2 nodes, " in terminal.getvalue().rsplit(progress.CLEAR_LINE, 1)[1]
+    callback(msg_from_base_event(CommandCompleted(command="cli build", success=True,
+                                                  elapsed=0.1)))
+    assert terminal.getvalue().endswith(progress.CLEAR_LINE)
+
+
+def test_progress_is_quiet_unless_on_a_terminal():
+    from memberdw import progress
+
+    pipe = io.StringIO()
+    progress.enable(pipe)
+    assert list(progress.counted([1, 2], "landing crm/members", "files")) == [1, 2]
+    assert progress.dbt_callbacks("dbt build tag:staging") == []
+    progress.show("anything")
+    progress.clear()
+    assert pipe.getvalue() == ""

@@ -333,3 +333,7 @@ def test_the_erasure_log_says_what_was_done_without_personal_data(runs):
         assert erasure["changes"].get(column, 0) >= 1, (column, erasure["changes"])
     # the third run re-keyed the late line only
     assert late["changes"] == {"raw.pos__order_lines.member_id": 1}
+    # and the run summaries said so
+    assert "erased: 2 member(s) on request, " in results["erased"]["stdout"]
+    assert "erased: 0 member(s) on request, 1 rows re-keyed or cleared" \
+        in results["late"]["stdout"]

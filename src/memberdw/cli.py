@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 import time
 import traceback
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from memberdw.contract import SOURCES
@@ -85,7 +87,7 @@ def _generate(args) -> int:
 
 
 def _run(args) -> int:
-    from memberdw import pii, pipeline
+    from memberdw import lock, pii, pipeline
 
     _directory(Path(args.warehouse), "warehouse")
     if Path(args.landing).exists() and not Path(args.landing).is_dir():
@@ -102,41 +104,142 @@ def _run(args) -> int:
     except pipeline.PipelineError as exc:
         print(f"memberdw run: {exc}", file=sys.stderr)
         return 2
-    conf = {"landing_root": str(landing), "warehouse_dir": str(warehouse_dir),
-            "as_of": args.as_of.isoformat() if args.as_of else None}
-    from memberdw import runner
+    try:
+        held = lock.acquire(warehouse_dir, args.command_line)
+    except lock.WarehouseLocked as exc:
+        print(f"memberdw run: {exc}", file=sys.stderr)
+        return 2
+    with held:
+        if held.took_over():
+            print(f"memberdw run: {held.took_over()}", file=sys.stderr)
+        return _run_holding_the_lock(args, landing, warehouse_dir)
 
-    runner.configure(warehouse_dir / "airflow", {
-        "MEMBERDW_LANDING_ROOT": conf["landing_root"],
-        "MEMBERDW_WAREHOUSE_DIR": conf["warehouse_dir"],
-        "MEMBERDW_TASK_RETRIES": "0",
-    })
+
+def _run_holding_the_lock(args, landing: Path, warehouse_dir: Path) -> int:
+    """Every DAG that has something to do, in order; the run goes into the history, however
+    it ends."""
+    from memberdw import progress, runner
+
+    progress.enable(sys.stderr)
+    entry = {"started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+             "pid": os.getpid(), "command": args.command_line, "outcome": "interrupted",
+             "as_of": args.as_of.isoformat() if args.as_of else None, "dag_runs": {}}
     started = time.monotonic()
-    runner.prepare()
-    results = []
-    calibration_end = args.clv_calibration_end.isoformat() if args.clv_calibration_end else None
-    for dag_id in [*INGESTION_DAGS, "transform"]:
-        result = runner.run_dag(dag_id, {**conf, "force": args.force,
-                                         "clv_calibration_end": calibration_end}
-                                if dag_id == "transform" else conf)
-        results.append(result)
-        print(f"  {dag_id:<18} {result.state:<8} {result.seconds:6.1f} s", flush=True)
-        if not result.ok:
-            break
-    failed = [r for r in results if not r.ok]
-    if not failed:
-        _print_summary(warehouse_dir, [r.run_id for r in results], time.monotonic() - started)
+    try:
+        return _ingest_and_transform(args, landing, warehouse_dir, entry, started)
+    except Exception as exc:
+        entry.update(outcome="crashed", detail=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        progress.clear()
+        entry["seconds"] = round(time.monotonic() - started, 1)
+        runner.record(warehouse_dir, entry)
+
+
+def _ingest_and_transform(args, landing: Path, warehouse_dir: Path, entry: dict,
+                          started: float) -> int:
+    """The ingestion DAGs unless the landing root is as the last run saw it, then the
+    transform DAG unless its inputs are those of the serving file's marts (``--rebuild``
+    runs both anyway): a re-run with nothing new takes seconds, not a minute of Airflow."""
+    import duckdb
+
+    from memberdw import lock, pipeline, runner, status
+
+    as_of = entry["as_of"]
+    try:
+        ledger = runner.ledger_state(warehouse_dir)
+    except duckdb.Error as exc:
+        in_use = lock.working_file_in_use(str(exc))
+        if in_use:
+            entry.update(outcome="refused", detail=in_use)
+            print(f"memberdw run: {in_use}", file=sys.stderr)
+            return 2
+        ledger = None  # unreadable: nothing is skipped, and the first task says what is wrong
+    history = runner.history(warehouse_dir)
+    airflow = _Airflow(warehouse_dir, landing)
+    conf = {"landing_root": str(landing), "warehouse_dir": str(warehouse_dir), "as_of": as_of}
+
+    landing_now = runner.landing_state(landing, as_of)
+    if not args.rebuild and runner.ingestion_would_repeat(history, landing_now, ledger,
+                                                          airflow.home):
+        print(f"  {'ingest_*':<18} {'skipped':<8}  (the landing root is as the last run saw it)",
+              flush=True)
     else:
-        r = failed[0]
-        refused = [e for e in r.errors if e.startswith(f"{pipeline.PublishRefused.__name__}: ")]
-        if refused:
-            print(f"memberdw run: NOT PUBLISHED: {refused[0].split(': ', 1)[1]}", file=sys.stderr)
-            return 3
-        detail = "; ".join(dict.fromkeys(r.errors)) or f"task(s) {', '.join(r.failed_tasks) or '?'} failed"
-        print(f"memberdw run FAILED in DAG {r.dag_id}: {detail} (the task log above says why)",
-              file=sys.stderr)
-        return 1
+        for dag_id in INGESTION_DAGS:
+            result = airflow.run(dag_id, conf, entry)
+            if not result.ok:
+                return _failed(result, entry)
+        ledger = runner.ledger_state(warehouse_dir)
+    entry.update(landing_state=landing_now, ledger_state=ledger)
+
+    calibration_end = args.clv_calibration_end.isoformat() if args.clv_calibration_end else None
+    inputs = runner.transform_inputs(ledger, as_of, calibration_end, args.force)
+    published = pipeline.publication(warehouse_dir)
+    if not args.rebuild and runner.transform_would_repeat(history, inputs, published):
+        entry.update(outcome="unchanged", built_from=inputs, published_run_id=published["run_id"],
+                     as_of_date=published["as_of_date"])
+        print(f"  {'transform':<18} {'skipped':<8}  (built from the same data, arguments and code"
+              f" as the serving file)", flush=True)
+        print("files: no new files")
+        print(f"nothing new landed: marts unchanged, published"
+              f" {status.local_time(published['published_at'])} as of"
+              f" {published['as_of_date']} (--rebuild builds them again)")
+        _print_where(warehouse_dir, time.monotonic() - started)
+        return 0
+    result = airflow.run("transform", {**conf, "force": args.force,
+                                       "clv_calibration_end": calibration_end}, entry)
+    if not result.ok:
+        return _failed(result, entry)
+    published = pipeline.publication(warehouse_dir)
+    entry.update(outcome="published", built_from=inputs, published_run_id=published["run_id"],
+                 as_of_date=published["as_of_date"])
+    _print_summary(warehouse_dir, list(entry["dag_runs"].values()), time.monotonic() - started)
     return 0
+
+
+class _Airflow:
+    """Airflow, started (configured, its metadata database migrated) before the first DAG
+    that runs, so that a run with nothing to do never pays for it."""
+
+    def __init__(self, warehouse_dir: Path, landing: Path):
+        self.home = warehouse_dir / "airflow"
+        self._env = {"MEMBERDW_LANDING_ROOT": str(landing),
+                     "MEMBERDW_WAREHOUSE_DIR": str(warehouse_dir),
+                     "MEMBERDW_TASK_RETRIES": "0"}
+        self._started = False
+
+    def run(self, dag_id: str, conf: dict, entry: dict):
+        from memberdw import progress, runner
+
+        if not self._started:
+            runner.configure(self.home, self._env)
+            runner.prepare()
+            self._started = True
+        result = runner.run_dag(dag_id, conf)
+        entry["dag_runs"][dag_id] = result.run_id
+        progress.clear()
+        print(f"  {dag_id:<18} {result.state:<8} {result.seconds:6.1f} s", flush=True)
+        return result
+
+
+def _failed(result, entry: dict) -> int:
+    """Say why a DAG failed in one line (the task log above has the details); exit 3 when
+    the publication guard refused, else 1."""
+    from memberdw import lock, pipeline
+
+    refused = [e for e in result.errors
+               if e.startswith(f"{pipeline.PublishRefused.__name__}: ")]
+    if refused:
+        entry.update(outcome="not published", detail=refused[0].split(": ", 1)[1])
+        print(f"memberdw run: NOT PUBLISHED: {entry['detail']}", file=sys.stderr)
+        return 3
+    in_use = next(filter(None, map(lock.working_file_in_use, result.errors)), None)
+    detail = (in_use or "; ".join(dict.fromkeys(result.errors))
+              or f"task(s) {', '.join(result.failed_tasks) or '?'} failed")
+    entry.update(outcome=f"failed in DAG {result.dag_id}", detail=detail)
+    print(f"memberdw run FAILED in DAG {result.dag_id}: {detail}"
+          + ("" if in_use else " (the task log above says why)"), file=sys.stderr)
+    return 1
 
 
 def _print_summary(warehouse_dir: Path, run_ids: list[str], seconds: float) -> None:
@@ -155,14 +258,29 @@ def _print_summary(warehouse_dir: Path, run_ids: list[str], seconds: float) -> N
             f"{rule} {n}" for rule, n in s["flagged_by_rule"].items()))
     for folder in s["skipped_folders"]:
         print(f"skipped (not loaded): {folder}")
+    if s["erased"]["rows_changed"]:
+        print(f"erased: {s['erased']['members']} member(s) on request, "
+              f"{s['erased']['rows_changed']:,} rows re-keyed or cleared (mart_erasure_log)")
     for line in _reconciliation(warehouse_dir):
         print(line)
     published = pipeline.publication(warehouse_dir)
     if published:
+        print(_clv_line(Path(published["path"])))
+    _print_where(warehouse_dir, seconds)
+
+
+def _print_where(warehouse_dir: Path, seconds: float) -> None:
+    """The summary's last lines: the time, then where to look (serving file and its as-of
+    date, audit pages)."""
+    from memberdw import pipeline, status
+
+    print(f"time: {seconds:.1f} s")
+    published = pipeline.publication(warehouse_dir)
+    if published:
         print(f"published: {published['path']} as of {published['as_of_date']}"
               + (f" ({published['guard_note']})" if published["guard_note"] else ""))
-        print(_clv_line(Path(published["path"])))
-    print(f"time: {seconds:.1f} s")
+    for line in status.page_lines(warehouse_dir):
+        print(line)
 
 
 def _clv_line(serving: Path) -> str:
@@ -218,6 +336,18 @@ def _report(args) -> int:
     return 0
 
 
+def _status(args) -> int:
+    from memberdw import status
+
+    _directory(Path(args.warehouse), "warehouse")
+    try:
+        lines = status.report(Path(args.warehouse))
+    except status.StatusError as exc:
+        raise UsageError(str(exc)) from exc
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="memberdw", description=__doc__)
     parser.add_argument("--version", action="version", version=f"memberdw {_version()}")
@@ -264,7 +394,14 @@ def main(argv: list[str] | None = None) -> int:
                           " are its holdout (default: the as-of date)")
     run.add_argument("--force", action="store_true",
                      help="publish even if the marts shrink sharply against the serving file")
+    run.add_argument("--rebuild", action="store_true",
+                     help="run every DAG even if nothing new landed since the last run (by"
+                          " default such a run says so and leaves the marts as they are)")
     run.set_defaults(func=_run)
+
+    stat = command("status", help="what a warehouse holds: publication, last runs, freshness")
+    stat.add_argument("--warehouse", required=True, help="warehouse directory")
+    stat.set_defaults(func=_status)
 
     rep = command("report", help="write one HTML retrospective page per campaign")
     rep.add_argument("--warehouse", required=True,
@@ -274,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(func=_report)
 
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["memberdw", *(sys.argv[1:] if argv is None else argv)])
     try:
         return args.func(args)
     except UsageError as exc:

@@ -21,7 +21,7 @@ after it has rebuilt the marts. What an erasure does (docs/pii.md, "Erasure"):
 - ``meta.erasure_log`` records the member_id whose erasure was requested (the CRM's own key,
   which the CRM keeps; it lets a file that arrives late be erased too), when it was asked
   and when it was done, and ``meta.erasure_passes``/``meta.erasure_changes`` how many rows of
-  which table each pass changed: no personal data;
+  which table each pass that changed anything changed: no personal data;
 - ``compact`` then rewrites the working file, so blocks that held the old values (DuckDB
   does not overwrite freed space) are gone from the disk.
 
@@ -198,8 +198,11 @@ def _erase(con, run_id: str, dead: str) -> ErasureReport:
         insert into meta.erasure_log (member_id, requested_at, request_file, erased_at, run_id)
         select member_id, requested_at, request_file, ?, ? from erasing
     """, [ran_at, run_id])
-    con.execute("insert into meta.erasure_passes values (?, ?, ?, ?)",
-                [run_id, ran_at, report.members_erased, sum(report.rows_changed.values())])
+    # A pass that changed nothing leaves no row, so the log (and mart_erasure_log) only
+    # grows when something was erased; the next pass then looks back a little further.
+    if report.members_erased or report.rows_changed:
+        con.execute("insert into meta.erasure_passes values (?, ?, ?, ?)",
+                    [run_id, ran_at, report.members_erased, sum(report.rows_changed.values())])
     for key, rows in report.rows_changed.items():
         table, column = key.rsplit(".", 1)
         con.execute("insert into meta.erasure_changes values (?, ?, ?, ?)",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from memberdw import parsing, warehouse
+from memberdw import parsing, progress, warehouse
 from memberdw.contract import SOURCES, Entity, entities_of
 from memberdw.parsing import quote
 
@@ -296,6 +296,7 @@ def land_source(con: duckdb.DuckDBPyConnection, root: Path, source: str,
                     skip(path, "unexpected_directory")
                 elif path.name != "_SUCCESS":
                     files.append((dt, path))
+        files = progress.counted(files, f"landing {entity.key}", "files")
         for batch in _batches(con, root, entity, files, run_id):
             report.add(_land_batch(con, entity, batch))
     return report

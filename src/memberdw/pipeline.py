@@ -54,6 +54,8 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
     dates given set the dbt vars as_of_date and clv_calibration_end."""
     from dbt.cli.main import dbtRunner
 
+    from memberdw import progress
+
     warehouse_dir = Path(warehouse_dir)
     os.environ["MEMBERDW_WAREHOUSE_DIR"] = str(warehouse_dir)
     args = ["build", "--select", select, "--project-dir", str(DBT_PROJECT_DIR),
@@ -65,7 +67,7 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
     if run_vars:
         args += ["--vars", json.dumps(run_vars)]
     try:
-        result = dbtRunner().invoke(args)
+        result = dbtRunner(callbacks=progress.dbt_callbacks(f"dbt build {select}")).invoke(args)
     finally:
         _release_dbt_connection()
     if not result.success:
@@ -281,9 +283,15 @@ def summary(warehouse_dir: str | Path, run_ids: list[str] | None = None) -> dict
         skipped = con.execute(
             f"select distinct folder, reason from meta.skipped_folders {where}"
             f" order by folder", params).fetchall()
+        # The flags the marts use: the newest validation's (int_quality_flags), which is a
+        # run of its own unless nothing new was there to validate.
         flagged = con.execute(
-            f"select rule || ' (' || action || ')', count(*) from meta.dq_row_flags {where}"
-            f" group by all order by count(*) desc, 1", params).fetchall()
+            "select rule || ' (' || action || ')', count(*) from meta.dq_row_flags"
+            " where run_id = (select arg_max(run_id, validated_at) from meta.dq_results)"
+            " group by all order by count(*) desc, 1").fetchall()
+        erased = con.execute(
+            f"select coalesce(sum(members_erased), 0), coalesce(sum(rows_changed), 0)"
+            f" from meta.erasure_passes {where}", params).fetchone()
     finally:
         con.close()
     return {
@@ -294,4 +302,5 @@ def summary(warehouse_dir: str | Path, run_ids: list[str] | None = None) -> dict
         "rejects_by_reason": dict(reasons),
         "skipped_folders": [f"{folder} ({reason})" for folder, reason in skipped],
         "flagged_by_rule": dict(flagged),
+        "erased": {"members": int(erased[0]), "rows_changed": int(erased[1])},
     }

@@ -107,7 +107,7 @@ create table if not exists meta.erasure_log (
     run_id varchar not null,
     compacted_at timestamptz            -- the working file rewritten without the old values
 );
--- ... one row per pass (every transform run) ...
+-- ... one row per pass that changed anything ...
 create table if not exists meta.erasure_passes (
     run_id varchar not null,
     ran_at timestamptz not null,

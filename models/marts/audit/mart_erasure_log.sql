@@ -1,6 +1,6 @@
--- One row per erasure pass and table column it changed (a pass that changed nothing: one
--- row with no table): what auditors need to see that erasure requests were carried out,
--- without any personal data or the erased member_ids.
+-- One row per erasure pass that changed anything and table column it changed: what
+-- auditors need to see that erasure requests were carried out, without any personal data
+-- or the erased member_ids.
 with
 
 passes as (select * from {{ source('meta', 'erasure_passes') }}),

@@ -1,0 +1,204 @@
+"""memberdw's full build against the ways an analyst or an engine would compute the same
+member RFM, on the same generated data, in one run (issue 11's benchmark; not a test).
+
+    MEMBERDW_PII_KEY=<32+ bytes> .venv/bin/python bench/run.py --members 100000 --days 30
+
+Prints, side by side:
+  (a) memberdw's full build (`memberdw run`), stage by stage from Airflow's task instances
+      and dbt's run_results.json, with the peak resident memory of the run;
+  (b) member RFM the way an analyst would: pandas over the landed CSV and JSON Lines files;
+  (e) the engine floor: DuckDB computing the same RFM straight from the landed files in one
+      query.
+(b) and (e) compute recency, frequency and monetary per member_id over the last
+rfm_window_days of sales (POS lines with a card, paid mini-program orders with a member_id),
+with quintile scores; they skip what memberdw adds (identity resolution, quarantine,
+versions, returns netted per order), so they are floors, not equals. Not yet here: the
+daily incremental run, dbt-postgres and Spark (issue 11, parts 3 and 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# dbt models of the member-facts + RFM stage (their execution times are summed)
+RFM_STAGE = ("int_orders__pos", "int_orders__miniapp", "int_orders_unioned", "int_order_lines__pos",
+             "int_order_lines__miniapp", "int_member_id_map", "int_members_resolved",
+             "int_rfm_snapshot_dates", "int_member_rfm", "dim_members", "mart_member_rfm",
+             "fct_orders", "fct_order_lines")
+WINDOW_DAYS = 365
+
+PANDAS = """
+import glob, json, sys, time
+import pandas as pd
+root, as_of, window = sys.argv[1], pd.Timestamp(sys.argv[2]), int(sys.argv[3])
+t = time.perf_counter()
+pos = pd.concat([pd.read_csv(f, dtype=str, encoding_errors="replace", on_bad_lines="skip")
+                 for f in glob.glob(f"{root}/pos/order_lines/dt=*/*.csv")])
+pos = pos[pos.member_id.notna()]
+pos["day"] = pd.to_datetime(pos.order_time, errors="coerce").dt.normalize()
+pos["amount"] = pd.to_numeric(pos.paid_amount, errors="coerce")
+pos["order"] = pos.store_code + ":" + pos.order_no
+rows = []
+for f in glob.glob(f"{root}/miniapp/orders/dt=*/*.json*"):
+    for line in open(f, encoding="utf-8"):
+        try:
+            o = json.loads(line)
+        except ValueError:
+            continue
+        if o.get("member_id") and o.get("status") in ("paid", "shipped", "completed"):
+            rows.append((o["member_id"], o["order_id"], o.get("paid_at"), o.get("total_paid")))
+mini = pd.DataFrame(rows, columns=["member_id", "order", "paid_at", "amount"])
+mini["day"] = pd.to_datetime(mini.paid_at, errors="coerce", utc=True).dt.tz_convert(
+    "Asia/Shanghai").dt.tz_localize(None).dt.normalize()
+mini["amount"] = pd.to_numeric(mini.amount, errors="coerce")
+sales = pd.concat([pos[["member_id", "order", "day", "amount"]], mini[["member_id", "order", "day", "amount"]]])
+sales = sales[(sales.day <= as_of) & (sales.day > as_of - pd.Timedelta(days=window))]
+rfm = sales.groupby("member_id").agg(last=("day", "max"), frequency=("order", "nunique"),
+                                     monetary=("amount", "sum"))
+rfm["recency"] = (as_of - rfm["last"]).dt.days
+for c, asc in (("recency", False), ("frequency", True), ("monetary", True)):
+    rfm[c[0] + "_score"] = (rfm[c].rank(pct=True, ascending=asc) * 5).clip(1, 5).round()
+print(json.dumps({"members": len(rfm), "seconds": time.perf_counter() - t}))
+"""
+
+FLOOR = """
+create or replace table rfm as
+with pos as (
+    select member_id, store_code || ':' || order_no as order_key,
+           cast(strptime(order_time, '%Y-%m-%d %H:%M:%S') as date) as day,
+           cast(paid_amount as decimal(18, 2)) as amount
+    from read_csv('{root}/pos/order_lines/dt=*/*.csv', all_varchar = true, header = true,
+                  union_by_name = true, ignore_errors = true)
+    where member_id is not null
+),
+mini as (
+    select member_id, order_id as order_key,
+           cast(timezone('Asia/Shanghai', cast(paid_at as timestamptz)) as date) as day,
+           cast(total_paid as decimal(18, 2)) as amount
+    from read_json('{root}/miniapp/orders/dt=*/*.jsonl', format = 'newline_delimited',
+                   columns = {{member_id: 'varchar', order_id: 'varchar', paid_at: 'varchar',
+                              status: 'varchar', total_paid: 'varchar'}}, ignore_errors = true)
+    where member_id is not null and status in ('paid', 'shipped', 'completed')
+),
+sales as (
+    select * from pos union all select * from mini
+),
+per_member as (
+    select member_id, date_diff('day', max(day), date '{as_of}') as recency,
+           count(distinct order_key) as frequency, sum(amount) as monetary
+    from sales
+    where day <= date '{as_of}' and day > date '{as_of}' - {window}
+    group by member_id
+)
+select *, ntile(5) over (order by recency desc) as r_score,
+       ntile(5) over (order by frequency) as f_score, ntile(5) over (order by monetary) as m_score
+from per_member
+"""
+
+
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak resident MB (of the process and its descendants) and stdout of a
+    child process."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"{' '.join(cmd[:4])[:80]} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+    return seconds, usage.ru_maxrss // 1024, stdout
+
+
+def stages(warehouse: Path) -> list[tuple[str, float]]:
+    """Seconds per Airflow task of the last run of every DAG."""
+    con = sqlite3.connect(warehouse / "airflow" / "airflow.db")
+    try:
+        return con.execute("""
+            select dag_id || '.' || task_id,
+                   (julianday(end_date) - julianday(start_date)) * 86400
+            from task_instance
+            where run_id in (select max(run_id) from dag_run group by dag_id)
+            order by start_date""").fetchall()
+    finally:
+        con.close()
+
+
+def dbt_seconds(warehouse: Path, names: tuple[str, ...]) -> float:
+    results = json.loads((warehouse / "dbt" / "target" / "run_results.json").read_text())
+    return sum(r["execution_time"] for r in results["results"]
+               if r["unique_id"].split(".")[-1] in names and r["unique_id"].startswith("model."))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--members", type=int, default=20_000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--start", default="2026-09-01")
+    ap.add_argument("--out", type=Path, help="working folder (default: a new temp folder)")
+    args = ap.parse_args()
+    if not os.environ.get("MEMBERDW_PII_KEY"):
+        sys.exit("set MEMBERDW_PII_KEY (any secret of 32+ bytes) first")
+    out = args.out or Path(tempfile.mkdtemp(prefix="memberdw-bench-"))
+    landing, warehouse = out / "landing", out / "wh"
+    memberdw = [sys.executable, "-m", "memberdw.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+
+    gen_s, gen_mb, _ = timed([*memberdw, "generate", "--out", str(landing), "--members",
+                              str(args.members), "--days", str(args.days), "--seed",
+                              str(args.seed), "--start", args.start, "--force"], env)
+    lines = sum(1 for f in landing.glob("pos/order_lines/dt=*/*.csv")
+                for _ in f.open(encoding="utf-8", errors="replace")) - \
+        len(list(landing.glob("pos/order_lines/dt=*/*.csv")))
+    run_s, run_mb, _ = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
+                                str(warehouse), "--rebuild"], env)
+    import duckdb
+
+    serving = duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True)
+    as_of = serving.execute("select max(as_of_date) from publication").fetchone()[0]
+    rfm_members = serving.execute("select count(*) from mart_member_rfm").fetchone()[0]
+    serving.close()
+    as_of = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
+
+    pandas_s, pandas_mb, pandas = timed([sys.executable, "-c", PANDAS, str(landing),
+                                         as_of.isoformat(), str(WINDOW_DAYS)])
+    pandas_result = json.loads(pandas)
+    floor_sql = FLOOR.format(root=landing, as_of=as_of, window=WINDOW_DAYS)
+    con = duckdb.connect()
+    started = time.perf_counter()
+    con.execute(floor_sql)
+    floor_s = time.perf_counter() - started
+    floor_members = con.execute("select count(*) from rfm").fetchone()[0]
+    con.close()
+
+    rfm_stage = dbt_seconds(warehouse, RFM_STAGE)
+    print(f"data: {args.members:,} members, {args.days} days, {lines:,} POS lines"
+          f" (generated in {gen_s:.1f} s, peak {gen_mb:,} MB), as of {as_of}")
+    print(f"(a) memberdw full build: {run_s:.1f} s wall, peak {run_mb:,} MB")
+    for name, seconds in stages(warehouse):
+        print(f"      {name:<32} {seconds:8.1f} s")
+    print(f"      member facts + RFM models      {rfm_stage:8.1f} s (dbt, {len(RFM_STAGE)} models;"
+          f" {rfm_members:,} members in mart_member_rfm)")
+    print(f"(b) pandas RFM from the files:   {pandas_result['seconds']:8.1f} s"
+          f" ({pandas_s:.1f} s with start-up), peak {pandas_mb:,} MB,"
+          f" {pandas_result['members']:,} members")
+    print(f"(e) DuckDB floor, one query:     {floor_s:8.1f} s, {floor_members:,} members")
+    print(f"ratios: memberdw RFM stage / pandas {rfm_stage / pandas_result['seconds']:.2f},"
+          f" / floor {rfm_stage / floor_s:.2f}; whole build / floor {run_s / floor_s:.1f}")
+    print(f"working folder: {out}")
+
+
+if __name__ == "__main__":
+    main()
