@@ -59,16 +59,17 @@ MEMBER_KEYS = (
     ("marketing__campaign_touches", "member_id"),
     ("points__ledger", "member_id"),
 )
-# (table, identifier column, kind, member_id column credited to the tombstone or None):
-# a fact whose only link to the person was this identifier stays a member's fact.
+# (table, identifier column, kind) cleared. A sale whose only link to the person was one
+# of these stays a sale to no member, as it was before the erasure: staging matches an
+# erased member by no mobile or openid.
 IDENTIFIER_COLUMNS = (
-    ("pos__order_lines", "mobile", "mobile", "member_id"),
-    ("miniapp__orders", "openid", "openid", "member_id"),
-    ("miniapp__orders", "unionid", "unionid", "member_id"),
-    ("miniapp__orders", "shared_by_openid", "openid", None),
-    ("miniapp__events", "openid", "openid", None),
-    ("miniapp__events", "unionid", "unionid", None),
-    ("miniapp__events", "shared_by_openid", "openid", None),
+    ("pos__order_lines", "mobile", "mobile"),
+    ("miniapp__orders", "openid", "openid"),
+    ("miniapp__orders", "unionid", "unionid"),
+    ("miniapp__orders", "shared_by_openid", "openid"),
+    ("miniapp__events", "openid", "openid"),
+    ("miniapp__events", "unionid", "unionid"),
+    ("miniapp__events", "shared_by_openid", "openid"),
 )
 # A mobile in any contract format (``13800138000``, ``+86 138 0013 8000``,
 # ``138-0013-8000``, ``8613800138000``) inside free text.
@@ -177,12 +178,10 @@ def _erase(con, run_id: str, dead: str) -> ErasureReport:
         (n,) = con.execute(f"update raw.crm__members set {personal}"
                            f" where member_id in (select member_id from erasing)").fetchone()
         changed("crm__members", "personal_fields", n)
-        for table, column, kind, credited in IDENTIFIER_COLUMNS:
-            credit = f", {credited} = coalesce({credited}, ?)" if credited else ""
+        for table, column, kind in IDENTIFIER_COLUMNS:
             (n,) = con.execute(
-                f"update raw.{table} set {column} = null{credit} where {column} in"
-                f" (select value from erased_values where kind = '{kind}')",
-                [dead] if credited else []).fetchone()
+                f"update raw.{table} set {column} = null where {column} in"
+                f" (select value from erased_values where kind = '{kind}')").fetchone()
             changed(table, column, n)
     # Member keys: the newly erased everywhere, the erased before in rows landed since.
     for table, column in MEMBER_KEYS:
