@@ -130,6 +130,18 @@ def test_status_while_a_run_holds_the_warehouse_shows_the_serving_file(built):
     print(f"status while locked: {seconds:.1f} s")
 
 
+def test_status_into_a_reader_that_went_away_is_quiet(built):
+    """`memberdw status | head -1`: the reader closes the pipe early; no traceback."""
+    _, wh, _ = built
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    child = subprocess.Popen([sys.executable, "-m", "memberdw.cli", "status", "--warehouse",
+                              str(wh)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # gone before the first line
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 0, stderr
+    assert stderr == ""
+
+
 def test_status_of_a_missing_warehouse_is_one_line(tmp_path):
     done = memberdw("status", "--warehouse", tmp_path / "nowhere")
     assert done.returncode == 2

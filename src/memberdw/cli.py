@@ -413,12 +413,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = shlex.join(["memberdw", *(sys.argv[1:] if argv is None else argv)])
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone away shows here, not as a traceback at exit
+        return code
     except UsageError as exc:
         if args.debug:
             traceback.print_exc()
         print(f"memberdw {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `memberdw status | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
