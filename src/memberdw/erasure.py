@@ -80,7 +80,6 @@ MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?8[ -]?6[ -]?)?1[ -]?[3-9](?:[ -]?\d){
 class ErasureReport:
     members_erased: int = 0
     rows_changed: dict[str, int] = field(default_factory=dict)  # "schema.table.column" -> rows
-    compaction_pending: bool = False
 
 
 def tombstone() -> str:
@@ -206,9 +205,6 @@ def _erase(con, run_id: str, dead: str) -> ErasureReport:
         table, column = key.rsplit(".", 1)
         con.execute("insert into meta.erasure_changes values (?, ?, ?, ?)",
                     [run_id, table, column, rows])
-    (pending,) = con.execute(
-        "select count(*) from meta.erasure_log where compacted_at is null").fetchone()
-    report.compaction_pending = pending > 0
     return report
 
 
