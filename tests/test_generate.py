@@ -722,3 +722,46 @@ def test_campaigns_at_size_have_big_control_groups_and_planted_claim_rates(tmp_p
             assert n >= 50
             assert abs(t["claimed_count"] / n - p) < 4 * (p * (1 - p) / n) ** 0.5
             assert t["redeemed_count"] <= t["claimed_count"]
+
+
+# ----------------------------------------------------------------------------- at scale
+
+def test_bytes_do_not_depend_on_the_render_block_size(landing, tmp_path, monkeypatch):
+    """Files are rendered in blocks of rows (bounded memory); any block size, the same bytes."""
+    from memberdw.generate import render
+    _, truth = landing
+    monkeypatch.setattr(render, "RENDER_ROWS", 7)
+    again = generate(tmp_path / "small_blocks", members=MEMBERS, days=DAYS, seed=SEED, start=START)
+    assert again == truth
+
+
+def test_progress_goes_to_stderr_only_when_asked_or_a_terminal(tmp_path, capfd):
+    generate(tmp_path / "a", members=60, days=2, seed=3, start=START)  # stderr: not a tty
+    assert capfd.readouterr().err == ""
+    generate(tmp_path / "b", members=60, days=2, seed=3, start=START, quiet=False)
+    err = capfd.readouterr().err
+    assert "files" in err and "rows/s" in err
+    generate(tmp_path / "c", members=60, days=2, seed=3, start=START, quiet=True)
+    assert capfd.readouterr().err == ""
+
+
+def test_byte_formatters_match_python_formatting():
+    from memberdw.generate import text as X
+    rng = np.random.default_rng(5)
+    v = np.r_[rng.integers(-10**9, 10**9, 500), rng.integers(-150, 150, 300), 0, -1, 10**12]
+    assert X.assemble([X.ints(v), X.const("\n")], len(v)).decode().split("\n")[:-1] == \
+        [str(x) for x in v.tolist()]
+    z = np.abs(v)
+    assert X.assemble([X.ints(z, zero_width=7), X.const("\n")], len(z)).decode().split("\n")[:-1] \
+        == [f"{x:07d}" for x in z.tolist()]
+    short = rng.random(len(v)) < 0.5
+    got = X.assemble(X.money(v, short) + [X.const("\n")], len(v)).decode().split("\n")[:-1]
+    for cents, s, text in zip(v.tolist(), short.tolist(), got):
+        sign = "-" if cents < 0 else ""
+        y, c = divmod(abs(cents), 100)
+        two = f"{sign}{y}.{c:02d}"
+        want = (f"{sign}{y}" if c == 0 else f"{sign}{y}.{c // 10}" if c % 10 == 0 else two) if s else two
+        assert text == want
+    nums = np.array([13800138000, 0, 19912345678, 15000000001], dtype=np.int64)
+    got = X.assemble(X.mobile(nums, np.array([1, 2, 2, 3])) + [X.const("\n")], 4).decode()
+    assert got.split("\n")[:-1] == ["+86 138 0013 8000", "", "199-1234-5678", "8615000000001"]

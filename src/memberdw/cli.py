@@ -75,7 +75,8 @@ def _generate(args) -> int:
     started = time.monotonic()
     try:
         truth = generate(out, members=args.members, days=args.days, seed=args.seed,
-                         start=args.start, purchase_process=args.purchase_process)
+                         start=args.start, purchase_process=args.purchase_process,
+                         quiet=True if args.quiet else None)
     except ValueError as exc:
         if not _raised_by_generate_itself(exc):
             raise  # a bug deeper down, not a bad argument: keep its traceback
@@ -380,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--force", action="store_true",
                      help="write into a non-empty folder: replaces its source folders (crm,"
                           " pos, …) and _truth.json, leaves other entries as they are")
+    gen.add_argument("--quiet", action="store_true",
+                     help="no progress bar (it shows only on a terminal anyway)")
     gen.set_defaults(func=_generate)
 
     run = command("run", help="run every DAG (ingestion, transform) via Airflow")

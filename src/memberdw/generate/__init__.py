@@ -32,7 +32,12 @@ files, CRLF files, shuffled headers, a resent file, a late file, a dt folder wit
 
 Layout of the package: ``world`` (stores, products, members, campaigns), ``activity``
 (orders, coupons, returns, refunds, points, CRM changes, events), ``render`` (contract
-text), ``deliver`` (files and file-level defects), ``fmt`` (vectorised formatting).
+text), ``deliver`` (files and file-level defects), ``fmt`` (vectorised formatting of the
+small tables), ``text`` (byte-level rendering of the big ones).
+
+Memory: the big tables are kept as compact arrays and rendered file by file, in blocks of
+``render.RENDER_ROWS`` rows, straight to bytes; a file's bytes are dropped once written. The
+block size changes nothing in the output.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import gc
 import json
 import logging
 import shutil
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -61,15 +67,49 @@ __all__ = ["generate", "defect_scale"]
 log = logging.getLogger(__name__)
 
 
+def _show_progress(quiet: bool | None) -> bool:
+    if quiet is not None:
+        return not quiet
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 class _Stopwatch:
-    def __init__(self):
+    def __init__(self, quiet: bool | None = True):
         self.t, self.cpu = time.perf_counter(), time.process_time()
+        self.t0 = self.t
+        self.show = _show_progress(quiet)
 
     def __call__(self, what: str) -> None:
         now = time.perf_counter()
         cpu = time.process_time()
         log.debug("generate: %-36s %6.2fs wall %6.2fs cpu", what, now - self.t, cpu - self.cpu)
+        if self.show:
+            print(f"generate: {what} ({now - self.t0:.1f}s)", file=sys.stderr, flush=True)
         self.t, self.cpu = now, cpu
+
+
+class _Progress:
+    """Files written, rows and rows per second on stderr (a terminal), twice a second."""
+
+    def __init__(self, total: int, quiet: bool | None):
+        self.total, self.show = total, _show_progress(quiet)
+        self.files = self.rows = 0
+        self.t0 = self.last = time.perf_counter()
+
+    def __call__(self, f) -> None:
+        self.files += 1
+        self.rows += f.rows
+        now = time.perf_counter()
+        if self.show and (now - self.last >= 0.5 or self.files == self.total):
+            self.last = now
+            el = now - self.t0
+            end = "\n" if self.files == self.total else ""
+            print(f"\rgenerate: wrote {self.files:,}/{self.total:,} files, {self.rows:,} rows, "
+                  f"{el:.1f}s, {self.rows / max(el, 1e-9):,.0f} rows/s", end=end,
+                  file=sys.stderr, flush=True)
 
 
 def defect_scale(members: int) -> int:
@@ -84,14 +124,17 @@ PURCHASE_PROCESSES = ("default", "bgnbd")
 
 
 def generate(out: Path, members: int, days: int, seed: int, start: date = date(2026, 10, 1),
-             purchase_process: str = "default") -> dict:
+             purchase_process: str = "default", quiet: bool | None = None) -> dict:
     """Write a complete landing root under `out` and return the truth dict (also written to
     out/_truth.json). Same arguments, same bytes.
 
     purchase_process "default": members buy at their own rate, seasonally and more while a
     campaign targets them; "bgnbd": their purchase days follow a BG/NBD process with
     BGNBD_PARAMETERS (truth["purchase_process"]) and campaigns plant no effect (their
-    uplift is 0 in the truth)."""
+    uplift is 0 in the truth).
+
+    Progress (stages, then files written, rows and rows/s) goes to stderr when it is a
+    terminal; ``quiet`` True silences it, False forces it."""
     if purchase_process not in PURCHASE_PROCESSES:
         raise ValueError(f"purchase_process must be one of {', '.join(PURCHASE_PROCESSES)}")
     # Millions of short-lived row tuples would trigger the cyclic garbage collector over
@@ -99,14 +142,14 @@ def generate(out: Path, members: int, days: int, seed: int, start: date = date(2
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _generate(out, members, days, seed, start, purchase_process)
+        return _generate(out, members, days, seed, start, purchase_process, quiet)
     finally:
         if enabled:
             gc.enable()
 
 
 def _generate(out: Path, members: int, days: int, seed: int, start: date,
-              purchase_process: str) -> dict:
+              purchase_process: str, quiet: bool | None) -> dict:
     if members < 50:
         raise ValueError("members must be at least 50")
     if days < 1:
@@ -114,7 +157,7 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date,
     out = Path(out)
     cal = Calendar(start, days)
     k = defect_scale(members)
-    lap = _Stopwatch()
+    lap = _Stopwatch(quiet)
 
     stores = make_stores(seed, cal, members)
     skus = make_skus(seed)
@@ -147,17 +190,19 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date,
     lap("events")
 
     rr = rng_for(seed, "render")
+    tx = R.Texts(cal, stores, skus, m, guests, camp)
     order_no = R.pos_numbers(cal, stores, orders)
-    mini_id = R.mini_ids(cal, orders)
-    aud, touches = R.audience_tables(rr, cal, m, camp)
+    mini_id = R.mini_ids(cal, orders, stores)
+    aud, touches = R.audience_tables(rr, cal, m, camp, tx)
     render = {
-        "crm/members": lambda: R.crm_members(rr, cal, m, mv),
-        "pos/order_lines": lambda: R.pos_lines(rr, cal, stores, skus, m, orders, lines, order_no),
+        "crm/members": lambda: R.crm_members(rr, cal, m, mv, tx),
+        "pos/order_lines": lambda: R.pos_lines(rr, cal, stores, skus, m, orders, lines, order_no,
+                                               tx),
         "miniapp/orders": lambda: R.mini_orders(rr, cal, stores, skus, m, guests, camp, orders,
-                                                lines, versions, mini_id),
-        "miniapp/events": lambda: R.mini_events(rr, cal, skus, m, guests, camp, events),
+                                                lines, versions, mini_id, tx),
+        "miniapp/events": lambda: R.mini_events(rr, cal, skus, m, guests, camp, events, tx),
         "marketing/coupon_templates": lambda: R.templates_table(rr, cal, camp),
-        "marketing/coupon_issues": lambda: R.issues_table(rr, cal, m, camp, issues),
+        "marketing/coupon_issues": lambda: R.issues_table(rr, cal, m, camp, issues, tx),
         "marketing/coupon_redemptions": lambda: R.redemptions_table(rr, cal, stores, m, orders,
                                                                     lines, order_no, mini_id),
         "marketing/campaigns": lambda: R.campaigns_table(rr, cal, camp),
@@ -168,7 +213,7 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date,
         "marketing/campaign_touches": lambda: touches,
         "stores/stores": lambda: R.stores_table(rr, cal, stores),
         "stores/targets": lambda: R.targets_table(rr, cal, stores, orders, lines),
-        "points/ledger": lambda: R.ledger_table(rr, cal, m, camp, ledger),
+        "points/ledger": lambda: R.ledger_table(rr, cal, m, camp, ledger, tx),
     }
     tables = {}
     for key, fn in render.items():  # fixed order: the render rng is shared
@@ -184,8 +229,14 @@ def _generate(out: Path, members: int, days: int, seed: int, start: date,
             if child.is_dir() and child.name in {e.source for e in ENTITIES}:
                 shutil.rmtree(child)
     out.mkdir(parents=True, exist_ok=True)
-    written = DV.write_all(out, cal, files, folders, info, rng_for(seed, "write"))
+    written = DV.write_all(out, cal, files, folders, info, rng_for(seed, "write"),
+                           progress=_Progress(len(files), quiet))
     lap("write")
+    # what the truth reads of the tables is their days and raw values: let the rendering
+    # arrays go before it
+    for tab in tables.values():
+        tab.pieces = tab.jpieces = tab._block = None
+    del tx, events, render
 
     truth = _truth(cal, seed, members, m, stores, orders, versions, order_no, mini_id, outliers,
                    files, info, written, mv)

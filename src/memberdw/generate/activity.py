@@ -320,37 +320,78 @@ def pos_sale_z(orders: pd.DataFrame, lines: pd.DataFrame, cal: Calendar) -> pd.D
     return pd.DataFrame({"oid": oid, "paid": paid, "z": z, "group": g, "count": cnt[g]})
 
 
+def _ranges(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(start[i], end[i])``."""
+    k = end - start
+    return np.repeat(start - np.cumsum(k) + k, k) + np.arange(int(k.sum()))
+
+
 def tame(orders, lines, cal, skus) -> pd.DataFrame:
     """Shrink natural POS orders above mean + 2.9 sigma of their store-month so that the
-    planted outliers are the only ones (keeps the truth file exact)."""
-    level = pd.Series(0, index=orders["oid"].to_numpy())
+    planted outliers are the only ones (keeps the truth file exact). Round by round, an
+    order still above goes one level further: quantities 1, then one line (the coupon
+    line, else the first), then the cheapest SKU of the category, then the cheapest SKU
+    without promotion. Only the offending orders' lines are recomputed each round."""
+    oid_l = lines["oid"].to_numpy()
+    assert (np.diff(oid_l) >= 0).all()
+    no = int(orders["oid"].max()) + 1
+    sku = lines["sku"].to_numpy().astype(np.int64).copy()
+    qty = lines["qty"].to_numpy().astype(np.int64).copy()
+    pct = lines["pct"].to_numpy().astype(np.int64).copy()
+    face = lines["coupon_face"].to_numpy().astype(np.int64)
+    hasc = (lines["coupon"] != "").to_numpy()
+    keep = np.ones(len(oid_l), dtype=bool)
+
+    def paid_of(li):
+        gross = qty[li] * skus.price[sku[li]]
+        promo = (gross * pct[li] // 1000) * 10
+        return gross - promo - np.minimum(face[li], gross - promo)
+
+    paid_l = paid_of(np.arange(len(oid_l)))
+    paid_o = np.bincount(oid_l, weights=paid_l, minlength=no)
+    start = np.searchsorted(oid_l, np.arange(no), side="left")
+    end = np.searchsorted(oid_l, np.arange(no), side="right")
+    sale = orders[(orders["channel"] == 0) & (orders["order_type"] == "sale")]
+    soid = sale["oid"].to_numpy()
+    g = sale["store"].to_numpy().astype(np.int64) * 100_000 + cal.month_index(sale["day"].to_numpy())
+    _, g = np.unique(g, return_inverse=True)
+    cnt = np.bincount(g).astype(float)
+    level = np.zeros(no, dtype=np.int64)
+    cheapest = int(np.argmin(skus.price))
     for _round in range(80):
-        lines = line_amounts(lines, skus)
-        z = pos_sale_z(orders, lines, cal)
-        bad = z.loc[z["z"] > 2.9, "oid"].to_numpy()
+        paid = paid_o[soid]
+        mean = np.bincount(g, paid) / cnt
+        dev = paid - mean[g]
+        std = np.sqrt(np.bincount(g, dev * dev) / np.maximum(cnt - 1, 1))[g]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where((std > 0) & (cnt[g] > 1), dev / std, 0.0)
+        bad = soid[z > 2.9]
         log.debug("tame round %d: %d orders above 2.9 sigma", _round, len(bad))
         if len(bad) == 0:
             break
-        level.loc[bad] += 1
-        lv = level.reindex(lines["oid"]).to_numpy()
-        in_bad = np.isin(lines["oid"].to_numpy(), bad)
-        lines.loc[in_bad & (lv >= 1), "qty"] = 1
-        if (in_bad & (lv == 2)).any():
-            # keep one line: the coupon line, else the first
-            sub = lines[in_bad & (lv == 2)].reset_index()
-            sub["hasc"] = sub["coupon"] != ""
-            keep = sub.sort_values(["oid", "hasc", "index"], ascending=[True, False, True],
-                                   kind="stable").drop_duplicates("oid")["index"]
-            drop = np.setdiff1d(sub["index"].to_numpy(), keep.to_numpy())
-            lines = lines.drop(index=drop)
-            lv = level.reindex(lines["oid"]).to_numpy()
-            in_bad = np.isin(lines["oid"].to_numpy(), bad)
-        sel = in_bad & (lv == 3)
-        lines.loc[sel, "sku"] = skus.cheap_of_category[lines.loc[sel, "sku"].to_numpy()]
-        sel = in_bad & (lv >= 4)
-        lines.loc[sel, "sku"] = int(np.argmin(skus.price))
-        lines.loc[sel, "pct"] = 0
-    return line_amounts(lines.reset_index(drop=True), skus)
+        level[bad] += 1
+        li = _ranges(start[bad], end[bad])
+        li = li[keep[li]]
+        lv = level[oid_l[li]]
+        qty[li] = 1
+        two = li[lv == 2]
+        if len(two):  # keep one line: the coupon line, else the first
+            o = np.lexsort((two, ~hasc[two], oid_l[two]))
+            t2 = two[o]
+            first = np.r_[True, oid_l[t2][1:] != oid_l[t2][:-1]]
+            keep[t2[~first]] = False
+            li = li[keep[li]]
+            lv = level[oid_l[li]]
+        sel = li[lv == 3]
+        sku[sel] = skus.cheap_of_category[sku[sel]]
+        sel = li[lv >= 4]
+        sku[sel] = cheapest
+        pct[sel] = 0
+        li_all = _ranges(start[bad], end[bad])
+        paid_l[li_all] = np.where(keep[li_all], paid_of(li_all), 0)
+        paid_o[bad] = np.add.reduceat(paid_l[li_all], np.r_[0, np.cumsum(end[bad] - start[bad])[:-1]])
+    lines = lines.assign(sku=sku, qty=qty, pct=pct)[keep].reset_index(drop=True)
+    return line_amounts(lines, skus)
 
 
 def plant_outliers(rng, orders, lines, cal, skus, k: int, avoid=None) -> list[int]:
@@ -358,25 +399,37 @@ def plant_outliers(rng, orders, lines, cal, skus, k: int, avoid=None) -> list[in
     a member of ``avoid`` (indices: the campaign audiences) are left alone, so that no
     planted outlier lands in a campaign comparison."""
     z = pos_sale_z(orders, lines, cal)
-    coupon_orders = set(lines.loc[lines["coupon"] != "", "oid"].tolist())
+    zo = z["oid"].to_numpy()
+    excluded = np.isin(zo, lines.loc[lines["coupon"] != "", "oid"].to_numpy())
     if avoid is not None and len(avoid):
-        buyer = orders.set_index("oid")["buyer"]
-        coupon_orders |= set(buyer.index[np.isin(buyer.to_numpy(), avoid)].tolist())
+        buyer = np.full(int(orders["oid"].max()) + 1, -1, dtype=np.int64)
+        buyer[orders["oid"].to_numpy()] = orders["buyer"].to_numpy()
+        excluded |= np.isin(buyer[zo], avoid)
     groups = z.groupby("group")["count"].first().sort_values(ascending=False, kind="stable")
     groups = groups[groups >= 15]  # with n orders z <= (n-1)/sqrt(n) (ddof=1)
+    zg, zpaid = z["group"].to_numpy(), z["paid"].to_numpy()
+    oid_l = lines["oid"].to_numpy()
     picked = []
     for g in rng.permutation(np.array(groups.index))[:max(k, 1)]:
-        cand = z[(z["group"] == g) & ~z["oid"].isin(coupon_orders) & (z["paid"] > 0)]
+        in_g = np.flatnonzero(zg == g)
+        cand = in_g[~excluded[in_g] & (zpaid[in_g] > 0)]
         if len(cand) == 0:
             continue
-        oid = int(cand["oid"].to_numpy()[rng.integers(0, len(cand))])
-        li = lines.index[lines["oid"] == oid][0]
+        at = int(cand[rng.integers(0, len(cand))])
+        oid = int(zo[at])
+        li = lines.index[int(np.searchsorted(oid_l, oid))]
+        assert lines.at[li, "oid"] == oid
         base_q = int(lines.at[li, "qty"])
+        paid0 = int(lines.at[li, "paid"])
+        group_paid = zpaid[in_g].astype(float)
+        me = int(np.searchsorted(in_g, at))
         for f in (40, 80, 160, 320, 640):
             lines.at[li, "qty"] = base_q * f
             lines.loc[[li], :] = line_amounts(lines.loc[[li]].copy(), skus)
-            zz = pos_sale_z(orders, lines, cal)
-            if float(zz.loc[zz["oid"] == oid, "z"].iloc[0]) > 3.3:
+            paid = group_paid.copy()
+            paid[me] += int(lines.at[li, "paid"]) - paid0
+            std = paid.std(ddof=1)
+            if std > 0 and (paid[me] - paid.mean()) / std > 3.3:  # only its group changes
                 picked.append(oid)
                 break
         else:  # could not get it beyond 3 sigma: leave the order as it was

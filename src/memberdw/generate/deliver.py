@@ -5,6 +5,8 @@ file and a dt folder without ``_SUCCESS``. Every one of them is recorded for the
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memberdw.generate.fmt import Calendar, csv_join
+from memberdw.generate.fmt import Calendar
 from memberdw.generate.render import Table
 
 
@@ -23,19 +25,25 @@ class OutFile:
     name: str
     fmt: str  # csv / jsonl
     header: list[str] | None
-    lines: list[str]
     table: Table | None = None
     lo: int = 0  # first row of the table in this file
+    hi: int = 0  # end of its rows
     shuffled: bool = False
     encoding: str = "utf-8"
     eol: str = "\n"
     arrival: int = 1  # days after dt
     duplicate_of: str | None = None
     malformed: list = field(default_factory=list)  # [line, reason, column]
+    inserts: list = field(default_factory=list)  # (after row, text) of the broken copies
     data: bytes = b""  # kept only for the source of the planted resend
     sha256: str = ""
     size: int = 0
     rows: int = 0
+
+    @property
+    def n(self) -> int:
+        """Rows of the table in this file (before broken copies are inserted)."""
+        return self.hi - self.lo
 
     def path(self, cal: Calendar) -> str:
         return f"{self.entity}/dt={cal.pydate(self.day).isoformat()}/{self.name}"
@@ -63,8 +71,9 @@ BAD_VALUES = {"invalid_money": ["12.345", "abc", "1,99"], "invalid_timestamp": [
 
 
 def build_files(tables: list[Table]) -> tuple[list[OutFile], set[tuple[str, int]]]:
-    """Cut every table into its files. A file without rows is not delivered (its dt folder
-    still is, with its ``_SUCCESS``): empty files would be byte-identical to each other."""
+    """Cut every table into its files (row spans; nothing is rendered yet). A file without
+    rows is not delivered (its dt folder still is, with its ``_SUCCESS``): empty files
+    would be byte-identical to each other."""
     out, folders = [], set()
     for t in tables:
         key = t.entity.key
@@ -76,17 +85,13 @@ def build_files(tables: list[Table]) -> tuple[list[OutFile], set[tuple[str, int]
         change = np.r_[True, (t.day[1:] != t.day[:-1]) | (t.file[1:] != t.file[:-1])]
         starts = np.flatnonzero(change)
         ends = np.r_[starts[1:], n]
-        spans = {(int(t.day[s]), t.file[s]): (int(s), int(e)) for s, e in zip(starts, ends)}
+        spans = {(int(t.day[s]), t.name_of(t.file[s])): (int(s), int(e))
+                 for s, e in zip(starts.tolist(), ends.tolist())}
         assert len(spans) == len(starts), f"{key}: rows of a file are not contiguous"
         assert set(spans) <= set(t.files), (key, sorted(set(spans) - set(t.files))[:3])
-        column_names = t.entity.column_names
-        if t.entity.format == "csv":
-            all_lines = csv_join([t.cols[c] for c in column_names])
+        header = list(t.entity.column_names) if t.entity.format == "csv" else None
         for (day, name), (lo, hi) in sorted(spans.items()):
-            if t.entity.format == "csv":
-                out.append(OutFile(key, day, name, "csv", list(column_names), all_lines[lo:hi], t, lo))
-            else:
-                out.append(OutFile(key, day, name, "jsonl", None, t.lines[lo:hi], t, lo))
+            out.append(OutFile(key, day, name, t.entity.format, header, t, lo, hi))
     return out, folders
 
 
@@ -103,7 +108,7 @@ def plant_defects(rng: np.random.Generator, cal: Calendar, files: list[OutFile],
         return (f.entity, f.day) != incomplete
 
     special: set[int] = set()
-    pos = [f for f in by_entity["pos/order_lines"] if complete(f) and f.lines]
+    pos = [f for f in by_entity["pos/order_lines"] if complete(f) and f.n]
     order = rng.permutation(len(pos))
     pos = [pos[i] for i in order]
     # ---- GB18030 files from old tills
@@ -132,7 +137,7 @@ def plant_defects(rng: np.random.Generator, cal: Calendar, files: list[OutFile],
     # ---- BOM files: one of several CSV entities
     bom = []
     for ent in ("crm/members", "marketing/coupon_issues", "pos/order_lines", "points/ledger"):
-        cands = [f for f in by_entity[ent] if f.lines and id(f) not in special and complete(f)]
+        cands = [f for f in by_entity[ent] if f.n and id(f) not in special and complete(f)]
         if cands and len(bom) < max(2, min(4, k + 1)):
             f = cands[int(rng.integers(0, len(cands)))]
             f.encoding = "utf-8-sig"
@@ -145,7 +150,7 @@ def plant_defects(rng: np.random.Generator, cal: Calendar, files: list[OutFile],
         if rng.random() < 0.07:
             f.shuffled = True
     for ent in ("pos/order_lines", "crm/members", "marketing/coupon_issues"):
-        cands = [f for f in by_entity[ent] if f.lines]
+        cands = [f for f in by_entity[ent] if f.n]
         if cands and not any(f.eol == "\r\n" for f in by_entity[ent]):
             cands[int(rng.integers(0, len(cands)))].eol = "\r\n"
         if cands and not any(f.shuffled for f in by_entity[ent]):
@@ -157,30 +162,26 @@ def plant_defects(rng: np.random.Generator, cal: Calendar, files: list[OutFile],
     # ---- malformed rows: a broken copy of a real row, inserted after it
     inserts: dict[int, list] = {}
     for ent, reason, column in MALFORMED:
-        cands = [f for f in by_entity.get(ent, []) if f.lines and complete(f)
+        cands = [f for f in by_entity.get(ent, []) if f.n and complete(f)
                  and id(f) not in special]
         if not cands:
             continue
         for j in range(k):
             f = cands[int(rng.integers(0, len(cands)))]
-            i = int(rng.integers(0, len(f.lines)))
+            i = int(rng.integers(0, f.n))
             inserts.setdefault(id(f), []).append((f, i, reason, column, j))
     for key, items in inserts.items():
         f = items[0][0]
         extra: dict[int, list] = {}
         for _, i, reason, column, j in items:
             extra.setdefault(i, []).append((_broken(f, i, reason, column, j), reason, column))
-        new_lines = []
-        prev = 0
+        added = 0
         for i in sorted(extra):
-            new_lines.extend(f.lines[prev:i + 1])
             for text, reason, column in extra[i]:
-                new_lines.append(text)
-                line_no = len(new_lines) + (1 if f.fmt == "csv" else 0)
+                added += 1
+                line_no = i + 1 + added + (1 if f.fmt == "csv" else 0)
                 f.malformed.append([line_no, reason, column])
-            prev = i + 1
-        new_lines.extend(f.lines[prev:])
-        f.lines = new_lines
+                f.inserts.append((i, text))
     return {"incomplete": incomplete, "late": late, "dup_src": dup_src, "gb": gb, "bom": bom}
 
 
@@ -191,24 +192,21 @@ def _shuffle_header(rng, f: OutFile) -> None:
         perm = perm[1:] + perm[:1]
     f.header = [names[i] for i in perm]
     f.shuffled = True
-    cols = f.table.cols
-    f.lines = csv_join([cols[c][f.lo:f.lo + len(f.lines)] for c in f.header])
+
+
+_CREATED = re.compile(r'"created_at":"([^"]*)"')
 
 
 def _broken(f: OutFile, i: int, reason: str, column: str | None, j: int) -> str:
-    line = f.lines[i]
     if f.fmt == "jsonl":
+        line = f.table.line(f.lo + i)
         if reason == "invalid_json":
             return line[: max(1, len(line) // 2)]
         if reason == "invalid_timestamp":
-            t = f.table
-            v = str(t.raw["created_at"][f.lo + i])
-            bad = v[:19]  # drop the offset
-            assert f'"created_at":"{v}"' in line
-            return line.replace(f'"created_at":"{v}"', f'"created_at":"{bad}"')
+            v = _CREATED.search(line).group(1)
+            return line.replace(f'"created_at":"{v}"', f'"created_at":"{v[:19]}"')  # no offset
         raise ValueError(reason)
-    cols = f.table.cols
-    fields = [str(cols[c][f.lo + i]) for c in f.header]
+    fields = f.table.fields(f.lo + i, f.header)
     if reason == "csv_too_many_columns":
         return ",".join(fields + [fields[-1] or "x"])
     if reason == "csv_missing_columns":
@@ -222,33 +220,40 @@ def _broken(f: OutFile, i: int, reason: str, column: str | None, j: int) -> str:
 
 
 def render_bytes(f: OutFile) -> bytes:
-    if f.fmt == "csv":
-        text = f.eol.join([",".join(f.header)] + f.lines) + f.eol
-    else:
-        text = "\n".join(f.lines) + "\n" if f.lines else ""
+    """The file's bytes: header, rows and the broken copies after their rows."""
+    t = f.table
+    eol = f.eol if f.fmt == "csv" else "\n"
+    parts = [(",".join(f.header) + eol).encode("utf-8")] if f.fmt == "csv" else []
+    at = 0
+    for i, text in sorted(f.inserts, key=lambda x: x[0]):  # stable: planting order
+        parts.append(t.body(f.lo + at, f.lo + i + 1, f.header, eol))
+        parts.append((text + eol).encode("utf-8"))
+        at = i + 1
+    parts.append(t.body(f.lo + at, f.hi, f.header, eol))
+    data = b"".join(parts)
     if f.encoding == "gb18030":
-        data = text.encode("gb18030")
+        data = data.decode("utf-8").encode("gb18030")
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
             return data
         raise AssertionError(f"{f.name}: GB18030 bytes that are also valid UTF-8")
     if f.encoding == "utf-8-sig":
-        return b"\xef\xbb\xbf" + text.encode("utf-8")
-    return text.encode("utf-8")
+        return b"\xef\xbb\xbf" + data
+    return data
 
 
 def write_all(out: Path, cal: Calendar, files: list[OutFile], folders: set, info: dict,
-              rng: np.random.Generator) -> dict:
-    """Render, check and write every file (streaming: bytes are dropped once written),
-    add the planted resend, and write the ``_SUCCESS`` markers."""
+              rng: np.random.Generator, progress=None) -> dict:
+    """Render, check and write every file, one at a time (a few writes in flight; bytes are
+    dropped once written), add the planted resend, and write the ``_SUCCESS`` markers."""
     incomplete = info["incomplete"]
     for ent, d in sorted(folders):
         (out / ent / f"dt={cal.pydate(d).isoformat()}").mkdir(parents=True, exist_ok=True)
     src = info["dup_src"]
     seen: set[str] = set()
-    with ThreadPoolExecutor(max_workers=4) as pool:  # file writes release the GIL
-        pending = []
+    with ThreadPoolExecutor(max_workers=2) as pool:  # file writes release the GIL
+        pending: deque = deque()
         for f in sorted(files, key=lambda f: f.path(cal)):
             data = render_bytes(f)
             # the only bytes delivered twice must be the planted resend: a snapshot that did
@@ -261,11 +266,15 @@ def write_all(out: Path, cal: Calendar, files: list[OutFile], folders: set, info
                 _shuffle_header(rng, f)
                 data = render_bytes(f)
             seen.add(f.sha256)
-            f.size, f.rows = len(data), len(f.lines)
+            f.size, f.rows = len(data), f.n + len(f.inserts)
             if f is src:
                 f.data = data
-            f.lines = []
             pending.append(pool.submit((out / f.path(cal)).write_bytes, data))
+            del data
+            while len(pending) > 3:
+                pending.popleft().result()
+            if progress is not None:
+                progress(f)
         # the resend: same bytes, another name, the next dt folder of the entity (or the same)
         dup = None
         if src is not None:
@@ -273,12 +282,14 @@ def write_all(out: Path, cal: Calendar, files: list[OutFile], folders: set, info
             later = [d for d in folder_days if d > src.day and (src.entity, d) != incomplete]
             d = later[0] if later else src.day
             stem, ext = src.name.rsplit(".", 1)
-            dup = OutFile(src.entity, d, f"{stem}_resend.{ext}", src.fmt, src.header, [],
-                          None, src.lo, src.shuffled, src.encoding, src.eol,
-                          arrival=max(1, src.day + 2 - d), duplicate_of=src.path(cal),
-                          malformed=[], sha256=src.sha256, size=src.size, rows=src.rows)
+            dup = OutFile(src.entity, d, f"{stem}_resend.{ext}", src.fmt, src.header,
+                          lo=src.lo, hi=src.hi, shuffled=src.shuffled, encoding=src.encoding,
+                          eol=src.eol, arrival=max(1, src.day + 2 - d),
+                          duplicate_of=src.path(cal), sha256=src.sha256, size=src.size,
+                          rows=src.rows)
             files.append(dup)
             pending.append(pool.submit((out / dup.path(cal)).write_bytes, src.data))
+            src.data = b""
         for p in pending:
             p.result()
     markers = []
