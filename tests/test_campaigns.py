@@ -284,3 +284,51 @@ def test_report_pages_for_every_campaign(built):
     assert done.returncode == 0, done.stderr[-3000:]
     assert {p.name for p in out.glob("report_*.html")} == \
         {f"report_{cid}.html" for cid in truth["campaigns"]}
+
+
+def test_a_lookalike_panel_smaller_than_the_members_still_covers_the_planted_effect(
+        built, tmp_path):
+    """int_lookalike_panel: with var lookalike_panel_size below the member count, the
+    lookalike arm holds only the panel (the first members by md5 of member_id), and the
+    planted increment of the campaign without a control group stays inside the interval."""
+    import hashlib
+    import os
+    import shutil
+
+    from dbt.cli.main import dbtRunner
+
+    from memberdw import pipeline
+
+    _, truth, base = built
+    size = MEMBERS // 4
+    shutil.copy(base / "wh" / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    os.environ["MEMBERDW_WAREHOUSE_DIR"] = str(tmp_path)
+    result = dbtRunner().invoke([
+        "run", "--select", "int_lookalike_panel+", "--vars",
+        f'{{"lookalike_panel_size": {size}}}', "--project-dir", str(pipeline.DBT_PROJECT_DIR),
+        "--profiles-dir", str(pipeline.DBT_PROJECT_DIR), "--target-path",
+        str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--quiet"])
+    pipeline._release_dbt_connection()
+    assert result.success, result.exception
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        members = [r[0] for r in con.execute(
+            "select member_id from intermediate.int_members_resolved").fetchall()]
+        panel = {r[0] for r in con.execute(
+            "select member_id from intermediate.int_lookalike_panel").fetchall()}
+        lookalike = {r["member_id"] for r in rows(con, """
+            select member_id from intermediate.int_coupon_effect_members
+            where arm = 'lookalike'""")}
+        mart = {r["template_id"]: r for r in rows(con, "select * from marts.mart_coupon_effect")}
+    finally:
+        con.close()
+    first = sorted(members, key=lambda m: (hashlib.md5(m.encode()).hexdigest(), m))[:size]
+    assert len(members) > size and panel == set(first)
+    assert lookalike and lookalike <= panel
+    (planted,) = [c for c in truth["campaigns"].values() if not c["has_control"]]
+    (tid,) = planted["template_ids"]
+    r = mart[tid]
+    compared = planted["targeted_count"] - r["unmatched_issued_count"]
+    per_member = planted["expected_incremental_gmv_per_member"]
+    assert float(r["incremental_gmv_ci_low"]) <= per_member * compared \
+        <= float(r["incremental_gmv_ci_high"]), (r, per_member, compared)

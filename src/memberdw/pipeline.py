@@ -58,6 +58,9 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
 
     warehouse_dir = Path(warehouse_dir)
     os.environ["MEMBERDW_WAREHOUSE_DIR"] = str(warehouse_dir)
+    resources = warehouse.resources(warehouse_dir)  # profiles.yml reads them
+    os.environ[warehouse.MEMORY_LIMIT_VARIABLE] = resources["memory_limit"]
+    os.environ[warehouse.THREADS_VARIABLE] = resources["threads"]
     args = ["build", "--select", select, "--project-dir", str(DBT_PROJECT_DIR),
             "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(warehouse_dir / DBT_TARGET),

@@ -3,11 +3,17 @@
 ``<warehouse_dir>/warehouse.duckdb`` is the pipeline's working database (raw, meta,
 staging and later layers). Only one process may write it at a time; Airflow tasks that
 open it share the ``warehouse_writer`` pool of one slot.
+
+Every connection that writes it, dbt's included (``settings:`` in dbt_project/profiles.yml),
+runs under the same DuckDB resources (``resources``): a memory limit, the machine's cores
+as threads, and a spill folder inside the warehouse folder, so a join or sort larger than
+the limit spills to disk instead of taking the machine's memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -19,6 +25,11 @@ from memberdw import parsing
 from memberdw.contract import ENTITIES
 
 WORKING_FILE = "warehouse.duckdb"
+SPILL_FOLDER = "duckdb_tmp"
+# DuckDB resources, read by resources() and, for dbt, by profiles.yml
+MEMORY_LIMIT_VARIABLE = "MEMBERDW_DUCKDB_MEMORY_LIMIT"
+THREADS_VARIABLE = "MEMBERDW_DUCKDB_THREADS"
+DEFAULT_MEMORY_LIMIT_GIB = 6
 
 META_DDL = """
 create schema if not exists raw;
@@ -161,11 +172,37 @@ def working_path(warehouse_dir: Path) -> Path:
     return Path(warehouse_dir) / WORKING_FILE
 
 
+def resources(warehouse_dir: Path) -> dict[str, str]:
+    """DuckDB settings of every connection that writes the warehouse: ``memory_limit`` from
+    MEMBERDW_DUCKDB_MEMORY_LIMIT (default: 6 GiB, or half the machine's memory if less;
+    DuckDB's own default is 80 %), ``threads`` from MEMBERDW_DUCKDB_THREADS (default: the
+    cores this process may use) and ``temp_directory`` ``<warehouse_dir>/duckdb_tmp``.
+    Applied by SET after connecting, not as connect() configuration: DuckDB refuses a second
+    in-process connection to one file with another configuration (``airflow dags test`` runs
+    dbt and the other tasks in one process)."""
+    memory = os.environ.get(MEMORY_LIMIT_VARIABLE) or _default_memory_limit()
+    threads = os.environ.get(THREADS_VARIABLE) or str(len(os.sched_getaffinity(0)))
+    return {"memory_limit": memory, "threads": threads,
+            "temp_directory": str(Path(warehouse_dir) / SPILL_FOLDER)}
+
+
+def _default_memory_limit() -> str:
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{min(DEFAULT_MEMORY_LIMIT_GIB * 1024, total // 2**21)}MiB"
+
+
+def apply_resources(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
+    for name, value in resources(warehouse_dir).items():
+        con.execute(f"set {name} = ?", [value])
+
+
 def connect(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
-    """Open the working file for writing and make sure raw and meta tables exist."""
+    """Open the working file for writing under ``resources`` and make sure raw and meta
+    tables exist."""
     path = working_path(warehouse_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
+    apply_resources(con, warehouse_dir)
     con.execute("set TimeZone = 'Asia/Shanghai'")
     con.execute("set enable_progress_bar = false")
     con.execute(META_DDL)

@@ -9,18 +9,28 @@
 -- by wave and pre-period RFM segment. A wave is one effect window: the campaign window for a
 -- campaign's coupon, else the issue date to the expiry date; the segment is the member's at
 -- the newest RFM snapshot before the wave (a month end, or the campaign's eve; 'none': no
--- purchase by then). gmv_amount is the GMV in the window and pre_gmv_amount in the
--- equal-length window before it, so the estimate is the difference in differences. A person
--- counts once per template and wave.
+-- purchase by then). The lookalike arm is drawn from int_lookalike_panel, a fixed
+-- pseudo-random panel of members (all of them up to var lookalike_panel_size). gmv_amount
+-- is the GMV in the window and pre_gmv_amount in the equal-length window before it, so the
+-- estimate is the difference in differences. A person counts once per template and wave.
 with
 
 issues as (select * from {{ ref('int_coupon_issues_enriched') }}),
 campaigns as (select * from {{ ref('int_campaign_windows') }}),
 outcomes as (select * from {{ ref('int_campaign_member_outcomes') }}),
 members as (select * from {{ ref('int_members_resolved') }}),
-orders as (select * from {{ ref('int_orders_unioned') }}),
+panel as (select * from {{ ref('int_lookalike_panel') }}),
 rfm as (select * from {{ ref('int_member_rfm') }}),
 snapshot_dates as (select * from {{ ref('int_rfm_snapshot_dates') }}),
+
+-- orders of the members either arm can hold (window_member_outcomes reads `orders`)
+orders as (
+    select *
+    from {{ ref('int_orders_unioned') }}
+    where
+        member_id in (select panel.member_id from panel)
+        or member_id in (select issues.member_id from issues)
+),
 
 -- (template, campaign) pairs whose campaign has a control group
 control_pairs as (
@@ -139,6 +149,7 @@ did_arms as (
         true as has_pre_period
     from waves
     inner join members on waves.pre_start_date > members.register_date
+    inner join panel on members.member_id = panel.member_id
     where
         not exists (
             select 1

@@ -1,0 +1,61 @@
+"""DuckDB resources: memberdw's own connections and dbt's run under the same memory limit,
+threads and spill folder (memberdw.warehouse.resources, profiles.yml ``settings:``)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from memberdw import pipeline, warehouse
+
+SETTINGS = ("memory_limit", "threads", "temp_directory")
+
+
+def _settings(con) -> dict:
+    return dict(con.execute("select name, value from duckdb_settings() where name in "
+                            "('memory_limit', 'threads', 'temp_directory')").fetchall())
+
+
+@pytest.fixture
+def limits(monkeypatch):
+    monkeypatch.setenv(warehouse.MEMORY_LIMIT_VARIABLE, "777MiB")
+    monkeypatch.setenv(warehouse.THREADS_VARIABLE, "1")
+
+
+def test_defaults_follow_the_machine(monkeypatch, tmp_path):
+    monkeypatch.delenv(warehouse.MEMORY_LIMIT_VARIABLE, raising=False)
+    monkeypatch.delenv(warehouse.THREADS_VARIABLE, raising=False)
+    got = warehouse.resources(tmp_path)
+    assert got["threads"] == str(len(os.sched_getaffinity(0)))
+    half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**21
+    assert got["memory_limit"] == f"{min(6 * 1024, half)}MiB"
+    assert got["temp_directory"] == str(tmp_path / "duckdb_tmp")
+
+
+def test_memberdw_connections_use_them(limits, tmp_path):
+    con = warehouse.connect(tmp_path)
+    try:
+        assert _settings(con) == {"memory_limit": "777.0 MiB", "threads": "1",
+                                  "temp_directory": str(tmp_path / "duckdb_tmp")}
+    finally:
+        con.close()
+
+
+def test_dbt_connections_use_the_same(limits, tmp_path):
+    """dbt's connection (profiles.yml) gets what memberdw's connections get; checked on the
+    connection dbt itself opens, by `dbt show`."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ["MEMBERDW_WAREHOUSE_DIR"] = str(tmp_path)
+    os.environ[warehouse.MEMORY_LIMIT_VARIABLE] = warehouse.resources(tmp_path)["memory_limit"]
+    query = ("select " + ", ".join(f"current_setting('{name}') as {name}" for name in SETTINGS))
+    result = dbtRunner().invoke([
+        "show", "--inline", query, "--project-dir", str(pipeline.DBT_PROJECT_DIR),
+        "--profiles-dir", str(pipeline.DBT_PROJECT_DIR), "--target-path",
+        str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--quiet"])
+    pipeline._release_dbt_connection()
+    assert result.success, result.exception
+    row = dict(zip(SETTINGS, result.result.results[0].agate_table.rows[0]))
+    assert row["memory_limit"] == "777.0 MiB"
+    assert str(row["threads"]) == "1"
+    assert row["temp_directory"] == str(Path(tmp_path) / "duckdb_tmp")
