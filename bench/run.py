@@ -4,16 +4,18 @@ member RFM, on the same generated data, in one run (issue 11's benchmark; not a 
     MEMBERDW_PII_KEY=<32+ bytes> .venv/bin/python bench/run.py --members 100000 --days 30
 
 Prints, side by side:
-  (a) memberdw's full build (`memberdw run`), stage by stage from Airflow's task instances
-      and dbt's run_results.json, with the peak resident memory of the run;
+  (a) memberdw's full build (`memberdw run`) of every day but the last, stage by stage from
+      Airflow's task instances and dbt's run_results.json, with the peak resident memory of
+      the run; then the daily run when the last day arrives, stage by stage, with its share
+      of the full build;
   (b) member RFM the way an analyst would: pandas over the landed CSV and JSON Lines files;
   (e) the engine floor: DuckDB computing the same RFM straight from the landed files in one
       query.
 (b) and (e) compute recency, frequency and monetary per member_id over the last
 rfm_window_days of sales (POS lines with a card, paid mini-program orders with a member_id),
 with quintile scores; they skip what memberdw adds (identity resolution, quarantine,
-versions, returns netted per order), so they are floors, not equals. Not yet here: the
-daily incremental run, dbt-postgres and Spark (issue 11, parts 3 and 5).
+versions, returns netted per order), so they are floors, not equals. Not yet here:
+dbt-postgres and Spark (issue 11, part 5).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,6 +143,27 @@ def dbt_seconds(warehouse: Path, names: tuple[str, ...]) -> float:
                if r["unique_id"].split(".")[-1] in names and r["unique_id"].startswith("model."))
 
 
+def hold_back(landing: Path, day: str, held: Path) -> int:
+    """Move every delivery folder of ``day`` (``<source>/<entity>/dt=<day>``) from the
+    landing root to ``held``; return how many."""
+    folders = sorted(landing.glob(f"*/*/dt={day}"))
+    for folder in folders:
+        target = held / folder.relative_to(landing)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(target)
+    return len(folders)
+
+
+def bring_back(landing: Path, held: Path) -> None:
+    for folder in sorted(held.glob("*/*/dt=*")):
+        folder.rename(landing / folder.relative_to(held))
+
+
+def print_stages(warehouse: Path) -> None:
+    for name, seconds in stages(warehouse):
+        print(f"      {name:<32} {seconds:8.1f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--members", type=int, default=20_000)
@@ -159,11 +182,17 @@ def main() -> None:
     gen_s, gen_mb, _ = timed([*memberdw, "generate", "--out", str(landing), "--members",
                               str(args.members), "--days", str(args.days), "--seed",
                               str(args.seed), "--start", args.start, "--force"], env)
+    last_day = (date.fromisoformat(args.start) + timedelta(days=args.days - 1)).isoformat()
+    held = out / "held_back"
+    if args.days > 1:
+        bring_back(landing, held)  # a working folder reused: its held-back day first
+        hold_back(landing, last_day, held)
     lines = sum(1 for f in landing.glob("pos/order_lines/dt=*/*.csv")
                 for _ in f.open(encoding="utf-8", errors="replace")) - \
         len(list(landing.glob("pos/order_lines/dt=*/*.csv")))
     run_s, run_mb, _ = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
                                 str(warehouse), "--rebuild"], env)
+    full_stages = stages(warehouse)
     import duckdb
 
     serving = duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True)
@@ -184,13 +213,25 @@ def main() -> None:
     con.close()
 
     rfm_stage = dbt_seconds(warehouse, RFM_STAGE)
-    print(f"data: {args.members:,} members, {args.days} days, {lines:,} POS lines"
-          f" (generated in {gen_s:.1f} s, peak {gen_mb:,} MB), as of {as_of}")
-    print(f"(a) memberdw full build: {run_s:.1f} s wall, peak {run_mb:,} MB")
-    for name, seconds in stages(warehouse):
+    daily = None
+    if args.days > 1:
+        bring_back(landing, held)
+        daily = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
+                       str(warehouse)], env)
+    print(f"data: {args.members:,} members, {args.days} days, {lines:,} POS lines before the"
+          f" last day (generated in {gen_s:.1f} s, peak {gen_mb:,} MB), as of {as_of}")
+    print(f"(a) memberdw full build, {args.days - 1} days: {run_s:.1f} s wall,"
+          f" peak {run_mb:,} MB")
+    for name, seconds in full_stages:
         print(f"      {name:<32} {seconds:8.1f} s")
     print(f"      member facts + RFM models      {rfm_stage:8.1f} s (dbt, {len(RFM_STAGE)} models;"
           f" {rfm_members:,} members in mart_member_rfm)")
+    if daily:
+        work = sum(seconds for _, seconds in stages(warehouse))
+        print(f"    daily run, day {last_day} added: {daily[0]:.1f} s wall"
+              f" ({daily[0] / run_s:.1%} of the full build), peak {daily[1]:,} MB;"
+              f" orchestration {daily[0] - work:.1f} s ({(daily[0] - work) / daily[0]:.0%})")
+        print_stages(warehouse)
     print(f"(b) pandas RFM from the files:   {pandas_result['seconds']:8.1f} s"
           f" ({pandas_s:.1f} s with start-up), peak {pandas_mb:,} MB,"
           f" {pandas_result['members']:,} members")

@@ -1,19 +1,19 @@
-"""DuckDB resources: memberdw's own connections and dbt's run under the same memory limit,
-threads and spill folder (memberdw.warehouse.resources, profiles.yml ``settings:``)."""
+"""DuckDB resources: memberdw's own connections and dbt's run under the same memory limit
+and threads (memberdw.warehouse.resources, profiles.yml ``settings:``), and a query larger
+than the limit spills beside the file instead of failing, on a connection that set them
+again after spilling (as dbt does on every cursor)."""
 
 import os
-from pathlib import Path
-
 import pytest
 
 from memberdw import pipeline, warehouse
 
-SETTINGS = ("memory_limit", "threads", "temp_directory")
+SETTINGS = ("memory_limit", "threads")
 
 
 def _settings(con) -> dict:
     return dict(con.execute("select name, value from duckdb_settings() where name in "
-                            "('memory_limit', 'threads', 'temp_directory')").fetchall())
+                            "('memory_limit', 'threads')").fetchall())
 
 
 @pytest.fixture
@@ -29,14 +29,31 @@ def test_defaults_follow_the_machine(monkeypatch, tmp_path):
     assert got["threads"] == str(len(os.sched_getaffinity(0)))
     half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**21
     assert got["memory_limit"] == f"{min(6 * 1024, half)}MiB"
-    assert got["temp_directory"] == str(tmp_path / "duckdb_tmp")
+    assert set(got) == {"memory_limit", "threads"}
 
 
 def test_memberdw_connections_use_them(limits, tmp_path):
     con = warehouse.connect(tmp_path)
     try:
-        assert _settings(con) == {"memory_limit": "777.0 MiB", "threads": "1",
-                                  "temp_directory": str(tmp_path / "duckdb_tmp")}
+        assert _settings(con) == {"memory_limit": "777.0 MiB", "threads": "1"}
+    finally:
+        con.close()
+
+
+def test_a_query_over_the_limit_spills_and_the_settings_can_be_set_again(monkeypatch,
+                                                                          tmp_path):
+    monkeypatch.setenv(warehouse.MEMORY_LIMIT_VARIABLE, "128MiB")
+    monkeypatch.setenv(warehouse.THREADS_VARIABLE, "1")
+    con = warehouse.connect(tmp_path)
+    try:
+        con.execute("set enable_progress_bar = false")
+        (rows,) = con.execute(
+            "select count(*) from (select i, md5(cast(i as varchar)) as h"
+            " from range(6000000) t(i) order by h)").fetchone()
+        assert rows == 6_000_000
+        assert (tmp_path / "warehouse.duckdb.tmp").is_dir()  # it spilled there
+        warehouse.apply_resources(con, tmp_path)  # what dbt does on its next cursor
+        assert _settings(con)["memory_limit"] == "128.0 MiB"
     finally:
         con.close()
 
@@ -58,4 +75,3 @@ def test_dbt_connections_use_the_same(limits, tmp_path):
     row = dict(zip(SETTINGS, result.result.results[0].agate_table.rows[0]))
     assert row["memory_limit"] == "777.0 MiB"
     assert str(row["threads"]) == "1"
-    assert row["temp_directory"] == str(Path(tmp_path) / "duckdb_tmp")

@@ -91,6 +91,7 @@ def _run(args) -> int:
     from memberdw import lock, pii, pipeline
 
     _directory(Path(args.warehouse), "warehouse")
+    args.rebuild = args.rebuild or args.full_refresh
     if Path(args.landing).exists() and not Path(args.landing).is_dir():
         raise UsageError(f"landing root {args.landing} is a file, not a directory")
     try:  # the dbt plugin reads the key again; this says what to set before anything runs
@@ -188,6 +189,7 @@ def _ingest_and_transform(args, landing: Path, warehouse_dir: Path, entry: dict,
         _print_where(warehouse_dir, time.monotonic() - started)
         return 0
     result = airflow.run("transform", {**conf, "force": args.force,
+                                       "full_refresh": args.full_refresh,
                                        "clv_calibration_end": calibration_end}, entry)
     if not result.ok:
         return _failed(result, entry)
@@ -400,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--rebuild", action="store_true",
                      help="run every DAG even if nothing new landed since the last run (by"
                           " default such a run says so and leaves the marts as they are)")
+    run.add_argument("--full-refresh", action="store_true",
+                     help="rebuild the incremental models from everything landed, not only"
+                          " what landed since their last build (implies --rebuild)")
     run.set_defaults(func=_run)
 
     stat = command("status", help="what a warehouse holds: publication, last runs, freshness")

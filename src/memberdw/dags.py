@@ -86,6 +86,9 @@ def transform_dag():
          params={**_params(), "force": Param(
              False, type="boolean", description="Publish even if the marts shrink sharply against"
              " the serving file (the publication guard; DECISIONLOG: Publishing)"),
+             "full_refresh": Param(
+                 False, type="boolean", description="Rebuild the incremental models from"
+                 " everything, not only what landed since their last build"),
              "clv_calibration_end": Param(
                  None, type=["null", "string"], description="Calibrate the CLV fit on purchases"
                  " up to this date (YYYY-MM-DD; default: the as-of date)")},
@@ -106,10 +109,17 @@ def transform_dag():
 
         @task(pool=WRITER_POOL)
         def build_staging(params=None):
-            from memberdw import pipeline
+            """Incremental staging models add what landed since their last build, unless
+            something they were built from changed (memberdw.incremental): then all of it."""
+            from memberdw import incremental, pipeline
 
-            pipeline.transform(params["warehouse_dir"], select="tag:staging",
-                               as_of=params.get("as_of"))
+            wh, as_of = params["warehouse_dir"], params.get("as_of")
+            reason = incremental.full_refresh_reason(wh, "staging", as_of,
+                                                     asked=params.get("full_refresh", False))
+            pipeline.transform(wh, select="tag:staging", as_of=as_of,
+                               full_refresh=reason is not None)
+            incremental.record(wh, "staging", as_of, reason)
+            return {"full_refresh": reason}
 
         @task(pool=WRITER_POOL)
         def validate(params=None, run_id=None):

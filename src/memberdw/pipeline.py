@@ -49,9 +49,10 @@ def land(source: str, landing_root: str | Path, warehouse_dir: str | Path,
 
 
 def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
-              clv_calibration_end: str | None = None) -> None:
+              clv_calibration_end: str | None = None, full_refresh: bool = False) -> None:
     """``dbt build`` the selected models (and their tests) into the working warehouse; the
-    dates given set the dbt vars as_of_date and clv_calibration_end."""
+    dates given set the dbt vars as_of_date and clv_calibration_end; ``full_refresh``
+    rebuilds incremental models from everything (memberdw.incremental says when)."""
     from dbt.cli.main import dbtRunner
 
     from memberdw import progress
@@ -65,6 +66,8 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
             "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(warehouse_dir / DBT_TARGET),
             "--log-path", str(warehouse_dir / "dbt" / "logs"), "--no-use-colors", "--quiet"]
+    if full_refresh:
+        args.append("--full-refresh")
     run_vars = {name: str(value) for name, value in
                 (("as_of_date", as_of), ("clv_calibration_end", clv_calibration_end)) if value}
     if run_vars:

@@ -5,9 +5,9 @@ staging and later layers). Only one process may write it at a time; Airflow task
 open it share the ``warehouse_writer`` pool of one slot.
 
 Every connection that writes it, dbt's included (``settings:`` in dbt_project/profiles.yml),
-runs under the same DuckDB resources (``resources``): a memory limit, the machine's cores
-as threads, and a spill folder inside the warehouse folder, so a join or sort larger than
-the limit spills to disk instead of taking the machine's memory.
+runs under the same DuckDB resources (``resources``): a memory limit and the machine's
+cores as threads. A join or sort larger than the limit spills to DuckDB's own folder beside
+the file, ``warehouse.duckdb.tmp``, instead of taking the machine's memory.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from memberdw import parsing
 from memberdw.contract import ENTITIES
 
 WORKING_FILE = "warehouse.duckdb"
-SPILL_FOLDER = "duckdb_tmp"
 # DuckDB resources, read by resources() and, for dbt, by profiles.yml
 MEMORY_LIMIT_VARIABLE = "MEMBERDW_DUCKDB_MEMORY_LIMIT"
 THREADS_VARIABLE = "MEMBERDW_DUCKDB_THREADS"
@@ -175,15 +174,16 @@ def working_path(warehouse_dir: Path) -> Path:
 def resources(warehouse_dir: Path) -> dict[str, str]:
     """DuckDB settings of every connection that writes the warehouse: ``memory_limit`` from
     MEMBERDW_DUCKDB_MEMORY_LIMIT (default: 6 GiB, or half the machine's memory if less;
-    DuckDB's own default is 80 %), ``threads`` from MEMBERDW_DUCKDB_THREADS (default: the
-    cores this process may use) and ``temp_directory`` ``<warehouse_dir>/duckdb_tmp``.
-    Applied by SET after connecting, not as connect() configuration: DuckDB refuses a second
-    in-process connection to one file with another configuration (``airflow dags test`` runs
-    dbt and the other tasks in one process)."""
+    DuckDB's own default is 80 %) and ``threads`` from MEMBERDW_DUCKDB_THREADS (default: the
+    cores this process may use). Applied by SET after connecting, not as connect()
+    configuration: DuckDB refuses a second in-process connection to one file with another
+    configuration (``airflow dags test`` runs dbt and the other tasks in one process). The
+    spill folder is left at DuckDB's default, ``<file>.tmp`` beside the file: setting it
+    again on every connection, as dbt does with its settings, fails once anything spilled
+    ("Cannot switch temporary directory after the current one has been used")."""
     memory = os.environ.get(MEMORY_LIMIT_VARIABLE) or _default_memory_limit()
     threads = os.environ.get(THREADS_VARIABLE) or str(len(os.sched_getaffinity(0)))
-    return {"memory_limit": memory, "threads": threads,
-            "temp_directory": str(Path(warehouse_dir) / SPILL_FOLDER)}
+    return {"memory_limit": memory, "threads": threads}
 
 
 def _default_memory_limit() -> str:

@@ -1,9 +1,21 @@
 -- A corrected ticket line arrives in a later file: the newest delivery of a line wins.
+-- Incremental: a run rebuilds only the lines its new deliveries touch (touched_keys_only).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['store_code', 'order_no', 'line_number'],
+    on_schema_change='fail',
+) }}
+
 with
 
 source as (
     select * from {{ source('pos', 'order_lines') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(
+            source('pos', 'order_lines'), ['store_code', 'order_no', 'line_no']
+        ) }}
 ),
 
 ranked as (
@@ -36,7 +48,8 @@ latest as (
         original_order_no,
         _copies_in_delivery,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

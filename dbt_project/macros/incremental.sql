@@ -1,0 +1,18 @@
+{#- Incremental staging (DECISIONLOG, "Incremental staging"). A staging model keeps the
+    newest version of each business key of an append-only raw table. On an incremental run it rebuilds only
+    the keys that rows loaded since its last build (`_loaded_at` past the newest it holds)
+    touch, from every version of those keys, and dbt's delete+insert swaps them in by key;
+    a full build (first run, `--full-refresh`) reads everything. memberdw.incremental
+    decides when a run must be a full one (new code or PII key, another as-of date, an
+    erasure). `keys` are the raw key columns, `relation` the raw source. -#}
+{% macro touched_keys_only(relation, keys) -%}
+    {%- if is_incremental() -%}
+        ({{ keys | join(', ') }}) in (
+            select {{ keys | join(', ') }}
+            from {{ relation }}
+            where _loaded_at > (select max(_loaded_at) from {{ this }})
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

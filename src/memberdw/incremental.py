@@ -1,0 +1,81 @@
+"""When the transform may build its incremental models incrementally, and when it must
+rebuild them from everything (dbt ``--full-refresh``).
+
+An incremental staging model rebuilds only the keys that rows loaded since its last build
+touch (macro ``touched_keys_only``), which is right only while everything else it was
+built from is as it was. ``full_refresh_reason`` compares that with what the last staging
+build recorded in ``meta.build_state`` and names what changed:
+
+- no build recorded, or the last one did not finish (its state is written after dbt);
+- the code or the libraries (a model's logic may have changed);
+- a PII key (every keyed hash changes);
+- the as-of date (``delivered_by_as_of`` admits other deliveries, including rows loaded
+  before the last build);
+- an erasure pass that changed rows (``meta.erasure_passes``): it re-keys raw rows in
+  place, which their ``_loaded_at`` does not show;
+- the run asked for it (``memberdw run --full-refresh``).
+
+A full refresh gives the same tables an incremental run would (tests/test_incremental.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from memberdw import warehouse
+
+DDL = """create table if not exists meta.build_state (
+    layer varchar primary key, inputs varchar not null, erasure_passes bigint not null,
+    full_refresh_reason varchar,            -- null: the last build was incremental
+    built_at timestamptz not null default current_timestamp)"""
+
+
+def _inputs(as_of: str | None) -> dict:
+    from memberdw import runner
+
+    inputs = runner.transform_inputs("", as_of=as_of or None, clv_calibration_end=None,
+                                     force=False)
+    return {name: inputs[name] for name in ("as_of", "code", "libraries", "pii_keys")}
+
+
+def _erasure_passes(con) -> int:
+    return con.execute("select count(*) from meta.erasure_passes").fetchone()[0]
+
+
+def full_refresh_reason(warehouse_dir: Path, layer: str, as_of: str | None,
+                        asked: bool = False) -> str | None:
+    """Why ``layer``'s next build must be a full refresh, or None if it may be incremental."""
+    if asked:
+        return "asked for (--full-refresh)"
+    con = warehouse.connect(Path(warehouse_dir))
+    try:
+        con.execute(DDL)
+        row = con.execute("select inputs, erasure_passes from meta.build_state where layer = ?",
+                          [layer]).fetchone()
+        passes = _erasure_passes(con)
+    finally:
+        con.close()
+    if row is None:
+        return "no finished build to add to"
+    built, now = json.loads(row[0]), _inputs(as_of)
+    changed = [name for name in now if built.get(name) != now[name]]
+    if changed:
+        return "changed since the last build: " + ", ".join(changed)
+    if passes != row[1]:
+        return "an erasure changed rows since the last build"
+    return None
+
+
+def record(warehouse_dir: Path, layer: str, as_of: str | None,
+           full_refresh_reason: str | None) -> None:
+    """After ``layer`` was built: what it was built from, and why it was a full refresh."""
+    con = warehouse.connect(Path(warehouse_dir))
+    try:
+        con.execute(DDL)
+        con.execute("insert or replace into meta.build_state (layer, inputs, erasure_passes,"
+                    " full_refresh_reason) values (?, ?, ?, ?)",
+                    [layer, json.dumps(_inputs(as_of), sort_keys=True), _erasure_passes(con),
+                     full_refresh_reason])
+    finally:
+        con.close()

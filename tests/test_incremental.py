@@ -1,0 +1,129 @@
+"""Incremental staging: a warehouse that got its last day (with a late correction of an
+earlier day's ticket line) by an incremental run holds the same staging, facts and marts as
+one built from everything at once; memberdw.incremental says when a run must start over."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from memberdw.generate import generate
+from test_marts import memberdw_run
+
+MEMBERS, DAYS, SEED, START = 400, 6, 11, date(2026, 9, 1)
+LAST = (START + timedelta(days=DAYS - 1)).isoformat()
+# what differs between two warehouses that hold the same data: when and by which load
+# each row arrived, and the run that built or published a table
+RUN_COLUMNS = {"_loaded_at", "_load_id", "load_id", "run_id", "published_at", "built_at", "loaded_at",
+               "published_run_id", "recorded_at", "validated_at", "flagged_at"}
+# one row per erasure pass that changed something: a history of runs, not of the data
+RUN_TABLES = {"mart_erasure_log"}
+
+
+def ok(run):
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+def build_state(warehouse):
+    con = duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute("select full_refresh_reason from meta.build_state"
+                           " where layer = 'staging'").fetchone()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    base = tmp_path_factory.mktemp("incremental")
+    landing = base / "landing"
+    generate(landing, members=MEMBERS, days=DAYS, seed=SEED, start=START, quiet=True)
+    held = base / "held"
+    for folder in sorted(landing.glob(f"*/*/dt={LAST}")):
+        target = held / folder.relative_to(landing)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(target)
+    first = ok(memberdw_run(landing, base / "inc"))
+    first_state = build_state(base / "inc")
+    for folder in sorted(held.glob("*/*/dt=*")):
+        folder.rename(landing / folder.relative_to(held))
+    # a late correction of the first day's first ticket line, delivered with the last day
+    day_one = sorted((landing / "pos" / "order_lines" / f"dt={START}").glob("*.csv"))[0]
+    header, line = day_one.read_text(encoding="utf-8").splitlines()[:2]
+    fields = dict(zip(header.split(","), line.split(",")))
+    fields["paid_amount"] = "1.23"
+    correction = (landing / "pos" / "order_lines" / f"dt={LAST}"
+                  / f"pos_{fields['store_code']}_{START:%Y%m%d}_correction.csv")
+    correction.write_text(header + "\n" + ",".join(fields.values()) + "\n", encoding="utf-8")
+    second = ok(memberdw_run(landing, base / "inc"))
+    ok(memberdw_run(landing, base / "full"))
+    yield base, fields, first, first_state, second
+
+
+def test_the_first_run_is_full_and_the_daily_one_incremental(built):
+    base, _, _, first_state, _ = built
+    assert first_state == ("no finished build to add to",)
+    assert build_state(base / "inc") == (None,)
+    assert build_state(base / "full") == ("no finished build to add to",)
+
+
+def test_the_late_correction_reaches_the_facts(built):
+    base, fields, *_ = built
+    con = duckdb.connect(str(base / "inc" / "marts.duckdb"), read_only=True)
+    try:
+        (paid,) = con.execute(
+            "select paid_amount from fct_order_lines where order_id = ? and line_number = ?",
+            [f"pos:{fields['store_code']}:{fields['order_no']}", int(fields["line_no"])]
+        ).fetchone()
+    finally:
+        con.close()
+    assert float(paid) == 1.23
+
+
+def _tables(con, schemas):
+    return [(s, t) for s, t in con.execute(
+        "select schema_name, table_name from duckdb_tables() where schema_name in"
+        f" ({', '.join(repr(s) for s in schemas)}) order by 1, 2").fetchall()]
+
+
+def _differences(con, schema, table):
+    columns = [c for (c,) in con.execute(
+        "select column_name from duckdb_columns() where database_name = 'inc' and"
+        " schema_name = ? and table_name = ? order by column_index", [schema, table]).fetchall()
+        if c not in RUN_COLUMNS]
+    cols = ", ".join(f'"{c}"' for c in columns)
+    a, b = f'inc."{schema}"."{table}"', f'full_build."{schema}"."{table}"'
+    return con.execute(f"select (select count(*) from (select {cols} from {a} except all"
+                       f" select {cols} from {b})), (select count(*) from (select {cols} from"
+                       f" {b} except all select {cols} from {a}))").fetchone()
+
+
+@pytest.mark.parametrize("file,schemas", [
+    ("warehouse.duckdb", ("staging", "intermediate")),
+    ("marts.duckdb", ("main",)),
+])
+def test_incremental_equals_a_full_build(built, file, schemas):
+    base, *_ = built
+    con = duckdb.connect()
+    con.execute(f"attach '{base / 'inc' / file}' as inc (read_only)")
+    con.execute(f"attach '{base / 'full' / file}' as full_build (read_only)")
+    try:
+        con.execute("use inc")
+        tables = _tables(con, schemas)
+        assert len(tables) > 10
+        differing = {f"{s}.{t}": d for s, t in tables if t not in RUN_TABLES
+                     and (d := _differences(con, s, t)) != (0, 0)}
+    finally:
+        con.close()
+    assert differing == {}
+
+
+def test_full_refresh_when_asked(built):
+    base, *_ = built
+    landing = base / "landing"
+    ok(memberdw_run(landing, base / "inc", "--full-refresh"))
+    assert build_state(base / "inc") == ("asked for (--full-refresh)",)
