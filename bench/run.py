@@ -77,16 +77,16 @@ FLOOR = """
 create or replace table rfm as
 with pos as (
     select member_id, store_code || ':' || order_no as order_key,
-           cast(strptime(order_time, '%Y-%m-%d %H:%M:%S') as date) as day,
-           cast(paid_amount as decimal(18, 2)) as amount
+           cast(try_strptime(order_time, '%Y-%m-%d %H:%M:%S') as date) as day,
+           try_cast(paid_amount as decimal(18, 2)) as amount
     from read_csv('{root}/pos/order_lines/dt=*/*.csv', all_varchar = true, header = true,
                   union_by_name = true, ignore_errors = true)
     where member_id is not null
 ),
 mini as (
     select member_id, order_id as order_key,
-           cast(timezone('Asia/Shanghai', cast(paid_at as timestamptz)) as date) as day,
-           cast(total_paid as decimal(18, 2)) as amount
+           cast(timezone('Asia/Shanghai', try_cast(paid_at as timestamptz)) as date) as day,
+           try_cast(total_paid as decimal(18, 2)) as amount
     from read_json('{root}/miniapp/orders/dt=*/*.jsonl', format = 'newline_delimited',
                    columns = {{member_id: 'varchar', order_id: 'varchar', paid_at: 'varchar',
                               status: 'varchar', total_paid: 'varchar'}}, ignore_errors = true)

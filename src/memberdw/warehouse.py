@@ -181,8 +181,8 @@ def resources(warehouse_dir: Path) -> dict[str, str]:
     spill folder is left at DuckDB's default, ``<file>.tmp`` beside the file: setting it
     again on every connection, as dbt does with its settings, fails once anything spilled
     ("Cannot switch temporary directory after the current one has been used")."""
-    memory = os.environ.get(MEMORY_LIMIT_VARIABLE) or _default_memory_limit()
-    threads = os.environ.get(THREADS_VARIABLE) or str(len(os.sched_getaffinity(0)))
+    memory = os.environ.get(MEMORY_LIMIT_VARIABLE, "") or _default_memory_limit()
+    threads = os.environ.get(THREADS_VARIABLE, "") or str(len(os.sched_getaffinity(0)))
     return {"memory_limit": memory, "threads": threads}
 
 
