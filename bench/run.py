@@ -9,13 +9,16 @@ Prints, side by side:
       the run; then the daily run when the last day arrives, stage by stage, with its share
       of the full build;
   (b) member RFM the way an analyst would: pandas over the landed CSV and JSON Lines files;
+  (c) the same dbt models on the local PostgreSQL via dbt-postgres (bench/postgres_part.py,
+      on the full build's sources; skip with --no-postgres, compare every mart with
+      --compare);
   (e) the engine floor: DuckDB computing the same RFM straight from the landed files in one
       query.
 (b) and (e) compute recency, frequency and monetary per member_id over the last
 rfm_window_days of sales (POS lines with a card, paid mini-program orders with a member_id),
 with quintile scores; they skip what memberdw adds (identity resolution, quarantine,
-versions, returns netted per order), so they are floors, not equals. Not yet here:
-dbt-postgres and Spark (issue 11, part 5).
+versions, returns netted per order), so they are floors, not equals. Not yet here: Spark
+(issue 11, part 5).
 """
 
 from __future__ import annotations
@@ -171,6 +174,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", default="2026-09-01")
     ap.add_argument("--out", type=Path, help="working folder (default: a new temp folder)")
+    ap.add_argument("--no-postgres", action="store_true", help="skip (c), dbt-postgres")
+    ap.add_argument("--compare", action="store_true",
+                    help="(c) also checks every PostgreSQL mart equals DuckDB's, row for row")
     args = ap.parse_args()
     if not os.environ.get("MEMBERDW_PII_KEY"):
         sys.exit("set MEMBERDW_PII_KEY (any secret of 32+ bytes) first")
@@ -213,6 +219,11 @@ def main() -> None:
     con.close()
 
     rfm_stage = dbt_seconds(warehouse, RFM_STAGE)
+    postgres = None
+    if not args.no_postgres:  # before the daily run: the same sources as the full build
+        _, pg_mb, pg_out = timed([sys.executable, str(REPO / "bench" / "postgres_part.py"),
+                                  str(warehouse), *(["--compare"] if args.compare else [])], env)
+        postgres = json.loads(pg_out)
     daily = None
     if args.days > 1:
         bring_back(landing, held)
@@ -235,9 +246,18 @@ def main() -> None:
     print(f"(b) pandas RFM from the files:   {pandas_result['seconds']:8.1f} s"
           f" ({pandas_s:.1f} s with start-up), peak {pandas_mb:,} MB,"
           f" {pandas_result['members']:,} members")
+    if postgres:
+        print(f"(c) dbt-postgres, same models:   {postgres['wall_seconds']:8.1f} s wall"
+              f" (load and dbt), RFM stage {postgres['rfm_stage_seconds']:.1f} s, busiest"
+              f" backend {postgres['peak_backend_rss_mb']} MB, dbt client {pg_mb:,} MB"
+              + (f"; marts equal DuckDB's: {postgres['marts_equal']}" if args.compare else ""))
+        for step, seconds in postgres["steps"].items():
+            print(f"      {step:<32} {seconds:8.1f} s")
     print(f"(e) DuckDB floor, one query:     {floor_s:8.1f} s, {floor_members:,} members")
     print(f"ratios: memberdw RFM stage / pandas {rfm_stage / pandas_result['seconds']:.2f},"
-          f" / floor {rfm_stage / floor_s:.2f}; whole build / floor {run_s / floor_s:.1f}")
+          f" / floor {rfm_stage / floor_s:.2f}"
+          + (f", / PostgreSQL {rfm_stage / postgres['rfm_stage_seconds']:.2f}" if postgres else "")
+          + f"; whole build / floor {run_s / floor_s:.1f}")
     print(f"working folder: {out}")
 
 

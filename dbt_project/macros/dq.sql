@@ -4,7 +4,7 @@
 
 {#- The record key of a row of `dataset`, over the staging columns of that dataset. -#}
 {% macro dq_record_key(dataset) -%}
-    {{ return(_dq_dataset(dataset)['record_key']) }}
+    {{ return(dq_record_key_sql(_dq_dataset(dataset)['record_key'])) }}
 {%- endmacro %}
 
 {#- A condition on int_quality_flags: the flags of `dataset` with `action` (quarantine,

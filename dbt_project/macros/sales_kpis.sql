@@ -51,7 +51,7 @@
         cast(coalesce({{ sales }}.order_count, 0) as bigint) as order_count,
         cast(coalesce({{ sales }}.item_quantity, 0) as bigint) as item_quantity,
         {{ ratio(sales ~ '.item_quantity', sales ~ '.order_count') }} as attach_rate,
-        cast(round({{ ratio(sales ~ '.gmv_amount', sales ~ '.order_count') }}, 2) as decimal(18, 2))
+        cast({{ round_double(ratio(sales ~ '.gmv_amount', sales ~ '.order_count'), 2) }} as decimal(18, 2))
             as aov_amount,
         cast(coalesce({{ sales }}.member_gmv_amount, 0) as decimal(18, 2)) as member_gmv_amount,
         {{ ratio(sales ~ '.member_gmv_amount', sales ~ '.gmv_amount') }} as member_gmv_share,

@@ -56,7 +56,7 @@ final as (
             as recency_days,
         {{ dbt.datediff('first_purchase_date', 'calibration_end_date', 'day') }}
             as tenure_days,
-        cast(coalesce(repeat_spend_amount, 0) as double) as monetary_value,
+        cast(coalesce(repeat_spend_amount, 0) as {{ type_double() }}) as monetary_value,
         cast(holdout_purchase_count as integer) as holdout_purchase_count
     from per_member
 )

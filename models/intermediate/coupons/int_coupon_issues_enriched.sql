@@ -89,7 +89,7 @@ final as (
         cast(coalesce(redemption_counts.redemption_rows, 0) as integer) as redemption_rows,
         {% set seconds_to_use = dbt.datediff('issued.claimed_at', 'counted_redemptions.redeemed_at',
                                              'second') -%}
-        cast({{ seconds_to_use }} as double) / 86400 as days_claim_to_use,
+        cast({{ seconds_to_use }} as {{ type_double() }}) / 86400 as days_claim_to_use,
         counted_redemptions.coupon_code is null
         and issued.expires_at
         < cast({{ dbt.dateadd('day', 1, 'as_of.as_of_date') }} as timestamp) as is_expired_unused,

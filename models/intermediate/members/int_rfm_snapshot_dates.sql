@@ -18,15 +18,17 @@ data_start as (
 
 months as (
     select
-        unnest(generate_series(
-            cast(date_trunc('month', (select data_start.data_start_date from data_start)) as date),
-            cast(date_trunc('month', (select as_of.as_of_date from as_of)) as date),
-            interval 1 month
-        )) as month_start
+        {{ series_rows(
+            "cast(date_trunc('month', (select data_start.data_start_date from data_start)) as timestamp)",
+            "cast(date_trunc('month', (select as_of.as_of_date from as_of)) as timestamp)",
+            "interval '1 month'"
+        ) }} as month_start
 ),
 
 month_ends as (
-    select cast(month_start + interval 1 month - interval 1 day as date) as month_end_date
+    select
+        cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'month_start')) }} as date)
+            as month_end_date
     from months
 ),
 

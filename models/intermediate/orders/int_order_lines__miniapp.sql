@@ -30,7 +30,7 @@ item_positions as (
         order_id,
         status,
         items,
-        unnest(generate_series(1, cast(json_array_length(items) as integer))) as line_number
+        {{ series_rows(1, 'cast(' ~ json_array_size('items') ~ ' as integer)') }} as line_number
     from paid_orders
 ),
 
@@ -39,7 +39,7 @@ items as (
         order_id,
         status,
         line_number,
-        json_extract(items, '$[' || cast(line_number - 1 as varchar) || ']') as item
+        {{ json_array_element('items', 'line_number - 1') }} as item
     from item_positions
 ),
 
@@ -47,12 +47,12 @@ sale_lines as (
     select
         status,
         line_number,
-        cast(json_extract_string(item, '$.quantity') as integer) as quantity,
-        cast(json_extract_string(item, '$.unit_price') as decimal(18, 2)) as unit_price_amount,
-        cast(json_extract_string(item, '$.paid_amount') as decimal(18, 2)) as paid_amount,
+        cast({{ json_text('item', 'quantity') }} as integer) as quantity,
+        cast({{ json_text('item', 'unit_price') }} as decimal(18, 2)) as unit_price_amount,
+        cast({{ json_text('item', 'paid_amount') }} as decimal(18, 2)) as paid_amount,
         'mp:' || order_id as order_id,
-        json_extract_string(item, '$.sku_code') as sku_code,
-        json_extract_string(item, '$.category') as category
+        {{ json_text('item', 'sku_code') }} as sku_code,
+        {{ json_text('item', 'category') }} as category
     from items
 ),
 

@@ -20,20 +20,15 @@ review_lines as (
     where {{ dq_flags_of('pos_order_lines', action='review') }}
 ),
 
-keyed_lines as (
-    select
-        *,
-        {{ dq_record_key('pos_order_lines') }} as record_key
-    from lines
-),
-
 kept_lines as (
     select
-        keyed_lines.* exclude (keyed_lines.record_key),
+        lines.*,
         review_lines.record_key is not null as is_needs_review
-    from keyed_lines
-    left join review_lines on keyed_lines.record_key = review_lines.record_key
-    where keyed_lines.record_key not in (select quarantined_lines.record_key from quarantined_lines)
+    from lines
+    left join review_lines on {{ dq_record_key('pos_order_lines') }} = review_lines.record_key
+    where {{ dq_record_key('pos_order_lines') }} not in (
+        select quarantined_lines.record_key from quarantined_lines
+    )
 )
 
 select * from kept_lines

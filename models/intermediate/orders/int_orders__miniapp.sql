@@ -58,7 +58,7 @@ paid_orders as (
         coalesce(id_map.member_id, member_by_unionid.member_id, member_by_openid.member_id)
             as member_id,
         coalesce(orders.paid_at, orders.created_at) as ordered_at,
-        coalesce(json_array_length(orders.coupon_codes), 0) as coupon_count
+        coalesce({{ json_array_size('orders.coupon_codes') }}, 0) as coupon_count
     from orders
     left join id_map on orders.member_id = id_map.source_member_id
     left join member_by_unionid on orders.unionid_hash = member_by_unionid.unionid_hash

@@ -258,7 +258,7 @@ rejected_text as (
         quarantine.source,
         quarantine.reason,
         ledger.dt,
-        try(json(quarantine.raw_record)) as record
+        {{ try_parse_json('quarantine.raw_record') }} as record
     from quarantine
     inner join ledger on quarantine.load_id = ledger.load_id
     where
@@ -271,11 +271,11 @@ rejected_fields as (
         source,
         reason,
         dt,
-        json_extract_string(record, '$.store_code') as store_code,
-        json_extract_string(record, '$.order_time') as order_time,
+        {{ json_text('record', 'store_code') }} as store_code,
+        {{ json_text('record', 'order_time') }} as order_time,
         coalesce(
-            json_extract_string(record, '$.paid_at'),
-            json_extract_string(record, '$.created_at')
+            {{ json_text('record', 'paid_at') }},
+            {{ json_text('record', 'created_at') }}
         ) as sold_at
     from rejected_text
 ),
@@ -287,11 +287,11 @@ rejected_records as (
         coalesce(
             case
                 when source = 'pos'
-                    then cast(try_strptime(order_time, '%Y-%m-%d %H:%M:%S') as date)
+                    then cast({{ try_strptime_ymd_hms('order_time') }} as date)
             end,
             case
-                when source = 'miniapp' and regexp_matches(sold_at, '(Z|[+-][0-9]{2}:[0-9]{2})$')
-                    then cast({{ business_time('try_cast(sold_at as timestamptz)') }} as date)
+                when source = 'miniapp' and {{ regexp_contains('sold_at', "'(Z|[+-][0-9]{2}:[0-9]{2})$'") }}
+                    then cast({{ business_time(try_cast_timestamptz('sold_at')) }} as date)
             end,
             dt
         ) as business_date,

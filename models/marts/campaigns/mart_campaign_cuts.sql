@@ -67,10 +67,10 @@ final as (
         cast(opened_count as bigint) as opened_count,
         cast(clicked_count as bigint) as clicked_count,
         cast(converted_count as bigint) as converted_count,
-        cast({{ ratio('reached_count', 'targeted_count') }} as double) as reach_rate,
-        cast({{ ratio('converted_count', 'reached_count') }} as double)
+        cast({{ ratio('reached_count', 'targeted_count') }} as {{ type_double() }}) as reach_rate,
+        cast({{ ratio('converted_count', 'reached_count') }} as {{ type_double() }})
             as conversion_rate,
-        cast({{ ratio('purchaser_count', 'targeted_count') }} as double)
+        cast({{ ratio('purchaser_count', 'targeted_count') }} as {{ type_double() }})
             as purchase_rate,
         cast(gmv_amount as decimal(18, 2)) as gmv_amount
     from counted

@@ -7,7 +7,7 @@ with
 
 campaigns as (select * from {{ ref('int_campaign_windows') }}),
 outcomes as (select * from {{ ref('int_campaign_member_outcomes') }}),
-effects as (select * from {{ ref('int_campaign_effects') }}),
+effects as (select * from {{ python_model_ref('int_campaign_effects') }}),
 orders as (select * from {{ ref('int_orders_unioned') }}),
 
 funnel as (
@@ -65,14 +65,14 @@ final as (
         cast(coalesce(funnel.reached_count, 0) as bigint) as reached_count,
         cast(coalesce(funnel.opened_count, 0) as bigint) as opened_count,
         cast(coalesce(funnel.clicked_count, 0) as bigint) as clicked_count,
-        cast({{ ratio('funnel.reached_count', 'funnel.targeted_count') }} as double)
+        cast({{ ratio('funnel.reached_count', 'funnel.targeted_count') }} as {{ type_double() }})
             as reach_rate,
-        cast({{ ratio('funnel.opened_count', 'funnel.reached_count') }} as double)
+        cast({{ ratio('funnel.opened_count', 'funnel.reached_count') }} as {{ type_double() }})
             as open_rate,
-        cast({{ ratio('funnel.clicked_count', 'funnel.opened_count') }} as double)
+        cast({{ ratio('funnel.clicked_count', 'funnel.opened_count') }} as {{ type_double() }})
             as click_rate,
         cast(coalesce(funnel.converted_count, 0) as bigint) as converted_count,
-        cast({{ ratio('funnel.converted_count', 'funnel.reached_count') }} as double)
+        cast({{ ratio('funnel.converted_count', 'funnel.reached_count') }} as {{ type_double() }})
             as conversion_rate,
         effects.treatment_conversion_rate,
         effects.natural_conversion_rate,
@@ -84,36 +84,36 @@ final as (
         effects.relative_lift,
         cast(
             {{ ratio('funnel.second_purchase_count', 'funnel.first_time_buyer_count') }}
-            as double
+            as {{ type_double() }}
         ) as second_purchase_rate,
         cast(
             {{ ratio('funnel.dormant_reactivated_count', 'funnel.dormant_count') }}
-            as double
+            as {{ type_double() }}
         ) as dormant_reactivation_rate,
         cast(
             {{ ratio('funnel.churned_recalled_count', 'funnel.churned_count') }}
-            as double
+            as {{ type_double() }}
         ) as churn_recall_rate,
         cast(coalesce(funnel.campaign_gmv_amount, 0) as decimal(18, 2)) as campaign_gmv_amount,
-        cast(effects.incremental_gmv_amount as decimal(18, 2)) as incremental_gmv_amount,
-        cast(effects.incremental_gmv_ci_low as decimal(18, 2)) as incremental_gmv_ci_low,
-        cast(effects.incremental_gmv_ci_high as decimal(18, 2)) as incremental_gmv_ci_high,
-        cast(effects.incremental_gmv_cuped_amount as decimal(18, 2))
+        {{ double_to_decimal('effects.incremental_gmv_amount') }} as incremental_gmv_amount,
+        {{ double_to_decimal('effects.incremental_gmv_ci_low') }} as incremental_gmv_ci_low,
+        {{ double_to_decimal('effects.incremental_gmv_ci_high') }} as incremental_gmv_ci_high,
+        {{ double_to_decimal('effects.incremental_gmv_cuped_amount') }}
             as incremental_gmv_cuped_amount,
-        cast(effects.incremental_gmv_cuped_ci_low as decimal(18, 2))
+        {{ double_to_decimal('effects.incremental_gmv_cuped_ci_low') }}
             as incremental_gmv_cuped_ci_low,
-        cast(effects.incremental_gmv_cuped_ci_high as decimal(18, 2))
+        {{ double_to_decimal('effects.incremental_gmv_cuped_ci_high') }}
             as incremental_gmv_cuped_ci_high,
         cast(campaigns.cost_amount as decimal(18, 2)) as cost_amount,
         cast(
             {{ ratio('effects.incremental_gmv_amount', 'campaigns.cost_amount') }}
-            as double
+            as {{ type_double() }}
         ) as roi,
         cast(
             {{ ratio('funnel.campaign_gmv_amount', 'window_sales.total_gmv_amount') }}
-            as double
+            as {{ type_double() }}
         ) as sales_share,
-        cast({{ ratio('funnel.pre_converted_count', 'funnel.reached_count') }} as double)
+        cast({{ ratio('funnel.pre_converted_count', 'funnel.reached_count') }} as {{ type_double() }})
             as pre_conversion_rate,
         cast(coalesce(funnel.pre_gmv_amount, 0) as decimal(18, 2)) as pre_gmv_amount,
         effects.treatment_pre_gmv_per_member,

@@ -12,7 +12,7 @@ with
 
 templates as (select * from {{ ref('stg_marketing__coupon_templates') }}),
 issues as (select * from {{ ref('int_coupon_issues_enriched') }}),
-effects as (select * from {{ ref('int_coupon_effects') }}),
+effects as (select * from {{ python_model_ref('int_coupon_effects') }}),
 campaigns as (select * from {{ ref('int_campaign_windows') }}),
 effect_members as (select * from {{ ref('int_coupon_effect_members') }}),
 orders as (select * from {{ ref('int_orders_unioned') }}),
@@ -28,7 +28,10 @@ funnel as (
         sum(case when match_method = 'order_ref' then 1 else 0 end) as matched_by_ref_count,
         sum(case when match_method = 'nearest_purchase' then 1 else 0 end) as matched_nearest_count,
         sum(case when match_method = 'unmatched' then 1 else 0 end) as unmatched_count,
-        percentile_cont(0.5) within group (order by days_claim_to_use) as median_days_claim_to_use,
+        -- to 6 decimals (0.1 s): engines interpolate the median in different orders, which
+        -- moves its last bits
+        {{ round_double('percentile_cont(0.5) within group (order by days_claim_to_use)', 6) }}
+            as median_days_claim_to_use,
         sum(coalesce(discount_amount, 0)) as discount_amount,
         count(distinct case when is_redeemed then member_id end) as redeemer_count
     from issues
@@ -188,7 +191,7 @@ final as (
         cast(coalesce(funnel.expired_unused_count, 0) as bigint) as expired_unused_count,
         {{ ratio('funnel.claimed_count', 'funnel.issued_count') }} as claim_rate,
         {{ ratio('funnel.redeemed_count', 'funnel.claimed_count') }} as usage_rate,
-        cast(funnel.median_days_claim_to_use as double) as median_days_claim_to_use,
+        cast(funnel.median_days_claim_to_use as {{ type_double() }}) as median_days_claim_to_use,
         cast(coalesce(funnel.matched_by_ref_count, 0) as bigint) as matched_by_ref_count,
         cast(coalesce(funnel.matched_nearest_count, 0) as bigint) as matched_nearest_count,
         cast(coalesce(funnel.unmatched_count, 0) as bigint) as unmatched_redemption_count,
@@ -209,9 +212,9 @@ final as (
         ) as comparison_aov_amount,
         {{ ratio('comparison_repurchase.repurchaser_count', 'comparison_repurchase.buyer_count') }}
             as comparison_repurchase_30d_rate,
-        cast(effects.incremental_gmv_amount as decimal(18, 2)) as incremental_gmv_amount,
-        cast(effects.incremental_gmv_ci_low as decimal(18, 2)) as incremental_gmv_ci_low,
-        cast(effects.incremental_gmv_ci_high as decimal(18, 2)) as incremental_gmv_ci_high,
+        {{ double_to_decimal('effects.incremental_gmv_amount') }} as incremental_gmv_amount,
+        {{ double_to_decimal('effects.incremental_gmv_ci_low') }} as incremental_gmv_ci_low,
+        {{ double_to_decimal('effects.incremental_gmv_ci_high') }} as incremental_gmv_ci_high,
         effects.effect_method,
         cast(costs.cost_amount as decimal(18, 2)) as cost_amount,
         {{ ratio('effects.incremental_gmv_amount', 'costs.cost_amount') }} as roi

@@ -20,7 +20,7 @@ final as (
                      'sum(case when redeemer_aov_amount is not null then redeemer_count end)') }}
             as decimal(18, 2)
         ) as redeemer_aov_amount,
-        cast(sum(incremental_gmv_amount) as decimal(18, 2)) as incremental_gmv_amount,
+        {{ double_to_decimal('sum(incremental_gmv_amount)') }} as incremental_gmv_amount,
         {{ ratio('sum(incremental_gmv_amount)',
                  'sum(case when incremental_gmv_amount is not null then issued_count end)') }}
             as incremental_gmv_per_issued_amount,

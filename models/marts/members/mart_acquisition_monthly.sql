@@ -140,16 +140,17 @@ final as (
         joined.cost_scope,
         cast(joined.new_member_count as bigint) as new_member_count,
         cast(joined.acquisition_cost_amount as decimal(18, 2)) as acquisition_cost_amount,
-        cast(joined.acquisition_cost_amount / nullif(joined.new_member_count, 0) as decimal(18, 2))
+        {{ double_to_decimal(ratio('joined.acquisition_cost_amount', 'joined.new_member_count')) }}
             as cac_amount,
         cast(joined.first_90d_gmv_amount as decimal(18, 2)) as first_90d_gmv_amount,
         cast(joined.complete_90d_member_count as bigint) as complete_90d_member_count,
         cast(
-            date_trunc('month', joined.acquisition_month) + interval 1 month
-            + interval {{ window_days - 2 }} day as date
+            {{ dbt.dateadd('day', window_days - 2,
+                           dbt.dateadd('month', 1, "date_trunc('month', joined.acquisition_month)")) }}
+            as date
         ) <= as_of.as_of_date as is_first_90d_complete,
         cast(joined.clv_member_count as bigint) as clv_member_count,
-        cast(joined.mean_clv_amount as decimal(18, 2)) as mean_clv_amount,
+        {{ double_to_decimal('joined.mean_clv_amount') }} as mean_clv_amount,
         {{ ratio('joined.mean_clv_amount',
                  'joined.acquisition_cost_amount / nullif(joined.new_member_count, 0)') }}
             as clv_cac_ratio

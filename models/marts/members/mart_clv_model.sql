@@ -2,7 +2,7 @@
 -- the holdout check, or why there is no fit (int_clv_fit).
 with
 
-fit as (select * from {{ ref('int_clv_fit') }}),
+fit as (select * from {{ python_model_ref('int_clv_fit') }}),
 
 final as (
     select

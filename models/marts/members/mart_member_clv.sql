@@ -3,7 +3,7 @@
 -- (int_member_clv); empty when mart_clv_model has no fit.
 with
 
-scores as (select * from {{ ref('int_member_clv') }}),
+scores as (select * from {{ python_model_ref('int_member_clv') }}),
 summary as (select * from {{ ref('int_clv_member_summary') }}),
 calibration as (select * from {{ ref('int_clv_calibration') }}),
 
@@ -15,11 +15,11 @@ final as (
         summary.frequency,
         cast(summary.recency_days as integer) as recency_days,
         cast(summary.tenure_days as integer) as tenure_days,
-        cast(summary.monetary_value as decimal(18, 2)) as monetary_value_amount,
+        {{ double_to_decimal('summary.monetary_value') }} as monetary_value_amount,
         scores.p_alive,
         scores.expected_purchases,
-        cast(scores.expected_order_value_amount as decimal(18, 2)) as expected_order_value_amount,
-        cast(scores.clv_amount as decimal(18, 2)) as clv_amount
+        {{ double_to_decimal('scores.expected_order_value_amount') }} as expected_order_value_amount,
+        {{ double_to_decimal('scores.clv_amount') }} as clv_amount
     from scores
     inner join summary on scores.member_id = summary.member_id
     cross join calibration

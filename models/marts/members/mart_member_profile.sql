@@ -70,12 +70,13 @@ measured as (
         members.member_id,
         coalesce(per_member.lifetime_purchase_count, 0) as lifetime_purchase_count,
         coalesce(per_member.lifetime_gmv_amount, 0) as lifetime_gmv_amount,
-        per_member.lifetime_gmv_amount
-        / nullif(per_member.lifetime_purchase_count, 0) as aov_amount,
-        per_member.items_bought * 1.0
-        / nullif(per_member.lifetime_purchase_count, 0) as items_per_order,
-        per_member.promoted_purchase_count * 1.0
-        / nullif(per_member.lifetime_purchase_count, 0) as promoted_purchase_share,
+        {#- in double precision, as DuckDB divides a decimal by an integer (ratio) -#}
+        {{ ratio('per_member.lifetime_gmv_amount', 'per_member.lifetime_purchase_count') }}
+            as aov_amount,
+        {{ ratio('per_member.items_bought', 'per_member.lifetime_purchase_count') }}
+            as items_per_order,
+        {{ ratio('per_member.promoted_purchase_count', 'per_member.lifetime_purchase_count') }}
+            as promoted_purchase_share,
         case
             when per_member.has_pos and per_member.has_miniapp then 'pos+miniapp'
             when per_member.has_pos then 'pos'
@@ -120,8 +121,8 @@ final as (
         measured.member_id,
         cast(measured.lifetime_purchase_count as integer) as lifetime_purchase_count,
         cast(measured.lifetime_gmv_amount as decimal(18, 2)) as lifetime_gmv_amount,
-        cast(measured.aov_amount as decimal(18, 2)) as aov_amount,
-        cast(measured.items_per_order as decimal(18, 2)) as items_per_order,
+        {{ double_to_decimal('measured.aov_amount') }} as aov_amount,
+        {{ double_to_decimal('measured.items_per_order') }} as items_per_order,
         measured.channels_used,
         measured.favourite_category,
         cast(measured.days_since_last_purchase as integer) as days_since_last_purchase,

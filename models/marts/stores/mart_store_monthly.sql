@@ -100,14 +100,13 @@ final as (
         {{ ratio('buyers.repeat_buyer_count', 'buyers.buyer_count') }} as repurchase_rate,
         cast(monthly_targets.target_amount as decimal(18, 2)) as target_amount,
         {{ ratio('coalesce(sales.gmv_amount, 0)', 'monthly_targets.target_amount') }} as achievement_rate,
-        cast(
-            round(monthly_targets.target_amount * elapsed.days_elapsed / elapsed.days_in_month, 2)
-            as decimal(18, 2)
-        ) as mtd_target_amount,
-        {{ ratio(
-            'coalesce(sales.gmv_amount, 0)',
-            'round(monthly_targets.target_amount * elapsed.days_elapsed / elapsed.days_in_month, 2)'
-        ) }} as mtd_achievement_rate
+        {#- DuckDB divides a decimal by an integer in double precision: written out, so
+            every engine does the same -#}
+        {%- set mtd_target = round_double(
+            'cast(monthly_targets.target_amount * elapsed.days_elapsed as ' ~ type_double()
+            ~ ') / elapsed.days_in_month', 2) %}
+        cast({{ mtd_target }} as decimal(18, 2)) as mtd_target_amount,
+        {{ ratio('coalesce(sales.gmv_amount, 0)', mtd_target) }} as mtd_achievement_rate
     from elapsed
     left join sales
         on
