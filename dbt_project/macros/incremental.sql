@@ -16,3 +16,14 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#- The config of an incremental staging model: dbt's delete+insert by `unique_key` (the
+    staging key; raw's key columns may be named otherwise, see touched_keys_only). -#}
+{% macro keyed_incremental(unique_key) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'delete+insert',
+        'unique_key': unique_key,
+        'on_schema_change': 'fail',
+    }) }}
+{%- endmacro %}

@@ -1,8 +1,12 @@
+{{ config(**keyed_incremental(['member_id'])) }}
+
 with
 
 source as (
     select * from {{ source('crm', 'members') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(source('crm', 'members'), ['member_id']) }}
 ),
 
 ranked as (
@@ -36,7 +40,8 @@ latest as (
         {{ business_time('updated_at') }} as updated_at,
         _copies_in_delivery,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

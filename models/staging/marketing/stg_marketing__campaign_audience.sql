@@ -1,8 +1,12 @@
+{{ config(**keyed_incremental(['campaign_id', 'member_id'])) }}
+
 with
 
 source as (
     select * from {{ source('marketing', 'campaign_audience') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(source('marketing', 'campaign_audience'), ['campaign_id', 'member_id']) }}
 ),
 
 ranked as (
@@ -20,7 +24,8 @@ latest as (
         "group" as audience_group,
         {{ business_time('assigned_at') }} as assigned_at,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

@@ -1,8 +1,14 @@
+{{ config(**keyed_incremental(['campaign_id', 'member_id', 'channel', 'sent_at'])) }}
+
 with
 
 source as (
     select * from {{ source('marketing', 'campaign_touches') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(
+            source('marketing', 'campaign_touches'), ['campaign_id', 'member_id', 'channel', 'sent_at']
+        ) }}
 ),
 
 ranked as (
@@ -23,7 +29,8 @@ latest as (
         {{ business_time('opened_at') }} as opened_at,
         {{ business_time('clicked_at') }} as clicked_at,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

@@ -1,8 +1,12 @@
+{{ config(**keyed_incremental(['coupon_code'])) }}
+
 with
 
 source as (
     select * from {{ source('marketing', 'coupon_issues') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(source('marketing', 'coupon_issues'), ['coupon_code']) }}
 ),
 
 ranked as (
@@ -25,7 +29,8 @@ latest as (
         {{ business_time('expires_at') }} as expires_at,
         _copies_in_delivery,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

@@ -1,10 +1,14 @@
 -- A code redeemed twice stays twice here (the marts count it once and flag the repeat);
 -- only the same redemption delivered again is collapsed.
+{{ config(**keyed_incremental(['coupon_code'])) }}
+
 with
 
 source as (
     select * from {{ source('marketing', 'coupon_redemptions') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(source('marketing', 'coupon_redemptions'), ['coupon_code']) }}
 ),
 
 ranked as (
@@ -24,7 +28,8 @@ latest as (
         store_code,
         discount_amount,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

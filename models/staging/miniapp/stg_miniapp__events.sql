@@ -1,8 +1,12 @@
+{{ config(**keyed_incremental(['event_id'])) }}
+
 with
 
 source as (
     select * from {{ source('miniapp', 'events') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(source('miniapp', 'events'), ['event_id']) }}
 ),
 
 ranked as (
@@ -28,7 +32,8 @@ latest as (
         utm_campaign,
         {{ pii_hash('shared_by_openid') }} as shared_by_openid_hash,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

@@ -1,9 +1,13 @@
 -- An order is re-sent on every status change: the newest updated_at is its state.
+{{ config(**keyed_incremental(['order_id'])) }}
+
 with
 
 source as (
     select * from {{ source('miniapp', 'orders') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(source('miniapp', 'orders'), ['order_id']) }}
 ),
 
 ranked as (
@@ -35,7 +39,8 @@ latest as (
         {{ pii_hash('shared_by_openid') }} as shared_by_openid_hash,
         _copies_in_delivery,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

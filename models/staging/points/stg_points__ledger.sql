@@ -1,8 +1,12 @@
+{{ config(**keyed_incremental(['entry_id'])) }}
+
 with
 
 source as (
     select * from {{ source('points', 'ledger') }}
-    where {{ delivered_by_as_of() }}
+    where
+        {{ delivered_by_as_of() }}
+        and {{ touched_keys_only(source('points', 'ledger'), ['entry_id']) }}
 ),
 
 ranked as (
@@ -25,7 +29,8 @@ latest as (
         gift_cost as gift_cost_amount,
         _copies_in_delivery,
         _source_file,
-        _source_line
+        _source_line,
+        _loaded_at
     from ranked
     where version_rank = 1
 )

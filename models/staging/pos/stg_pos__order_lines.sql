@@ -1,11 +1,6 @@
 -- A corrected ticket line arrives in a later file: the newest delivery of a line wins.
 -- Incremental: a run rebuilds only the lines its new deliveries touch (touched_keys_only).
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['store_code', 'order_no', 'line_number'],
-    on_schema_change='fail',
-) }}
+{{ config(**keyed_incremental(['store_code', 'order_no', 'line_number'])) }}
 
 with
 
