@@ -17,9 +17,11 @@ compiled SQL, dbt's artifacts or any log.
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import os
 import sys
+import weakref
 from pathlib import Path
 
 MIN_KEY_BYTES = 32
@@ -67,6 +69,23 @@ def register(conn) -> None:
     # null_handling special: this one may return NULL for a value (no previous key)
     conn.create_function(PREVIOUS_HASH_FUNCTION, _hasher(previous), ["VARCHAR"], "VARCHAR",
                          null_handling="special")
+    _registered.add(conn)
+
+
+# Connections still holding the functions when Python exits (dbt-duckdb keeps its own open)
+# have them removed first: duckdb 2.0 otherwise reports their types as leaked, 28 lines of
+# "nanobind: leaked instance ... DuckDBPyType" on stderr at the end of every run.
+_registered: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _unregister_all() -> None:
+    for conn in list(_registered):
+        for name in (HASH_FUNCTION, PREVIOUS_HASH_FUNCTION):
+            try:
+                conn.remove_function(name)
+            except Exception:  # noqa: BLE001 - closed already, or never got this one
+                pass
 
 
 def _hasher(key: bytes | None):
