@@ -146,6 +146,12 @@ def dbt_seconds(warehouse: Path, names: tuple[str, ...]) -> float:
                if r["unique_id"].split(".")[-1] in names and r["unique_id"].startswith("model."))
 
 
+def count_lines(path: Path) -> int:
+    """Physical lines of a file (its header included), read in 16 MiB blocks."""
+    with path.open("rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 24), b""))
+
+
 def hold_back(landing: Path, day: str, held: Path) -> int:
     """Move every delivery folder of ``day`` (``<source>/<entity>/dt=<day>``) from the
     landing root to ``held``; return how many."""
@@ -193,9 +199,7 @@ def main() -> None:
     if args.days > 1:
         bring_back(landing, held)  # a working folder reused: its held-back day first
         hold_back(landing, last_day, held)
-    lines = sum(1 for f in landing.glob("pos/order_lines/dt=*/*.csv")
-                for _ in f.open(encoding="utf-8", errors="replace")) - \
-        len(list(landing.glob("pos/order_lines/dt=*/*.csv")))
+    lines = sum(count_lines(f) - 1 for f in landing.glob("pos/order_lines/dt=*/*.csv"))
     run_s, run_mb, _ = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
                                 str(warehouse), "--rebuild"], env)
     full_stages = stages(warehouse)

@@ -30,3 +30,22 @@
 {% macro erased_member_id() -%}
     '{{ var("erased_member_id") }}'
 {%- endmacro %}
+
+{#- The distinct non-null values of `columns` of CTE `relation`, each with its keyed hash
+    (value, value_hash): a model with many more rows than identifiers (an event per page a
+    visitor views) joins this instead of calling pii_hash per row, so the key's hash (a
+    Python function on DuckDB) runs once per visitor, not once per event. -#}
+{% macro pii_hashed_values(relation, columns) -%}
+    select
+        pii_values.value,
+        {{ pii_hash('pii_values.value') }} as value_hash
+    from (
+        {%- for column in columns %}
+        select {{ column }} as value from {{ relation }}
+        {%- if not loop.last %}
+        union
+        {%- endif %}
+        {%- endfor %}
+    ) as pii_values
+    where pii_values.value is not null
+{%- endmacro %}

@@ -16,26 +16,37 @@ ranked as (
     from source
 ),
 
+newest as (
+    select * from ranked
+    where version_rank = 1
+),
+
+hashed as (
+    {{ pii_hashed_values('newest', ['openid', 'unionid', 'shared_by_openid']) }}
+),
+
 latest as (
     select
-        event_id,
-        {{ pii_hash('openid') }} as openid_hash,
-        {{ pii_hash('unionid') }} as unionid_hash,
-        {{ business_time('event_time') }} as event_at,
-        cast({{ business_time('event_time') }} as date) as event_date,
-        event_name,
-        page,
-        sku_code,
-        campaign_id,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        {{ pii_hash('shared_by_openid') }} as shared_by_openid_hash,
-        _source_file,
-        _source_line,
-        _loaded_at
-    from ranked
-    where version_rank = 1
+        newest.event_id,
+        openid_hashed.value_hash as openid_hash,
+        unionid_hashed.value_hash as unionid_hash,
+        {{ business_time('newest.event_time') }} as event_at,
+        cast({{ business_time('newest.event_time') }} as date) as event_date,
+        newest.event_name,
+        newest.page,
+        newest.sku_code,
+        newest.campaign_id,
+        newest.utm_source,
+        newest.utm_medium,
+        newest.utm_campaign,
+        shared_by_hashed.value_hash as shared_by_openid_hash,
+        newest._source_file,
+        newest._source_line,
+        newest._loaded_at
+    from newest
+    left join hashed as openid_hashed on newest.openid = openid_hashed.value
+    left join hashed as unionid_hashed on newest.unionid = unionid_hashed.value
+    left join hashed as shared_by_hashed on newest.shared_by_openid = shared_by_hashed.value
 )
 
 select * from latest

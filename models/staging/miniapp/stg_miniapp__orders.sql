@@ -19,30 +19,41 @@ ranked as (
     from source
 ),
 
+newest as (
+    select * from ranked
+    where version_rank = 1
+),
+
+hashed as (
+    {{ pii_hashed_values('newest', ['openid', 'unionid', 'shared_by_openid']) }}
+),
+
 latest as (
     select
-        order_id,
-        {{ pii_hash('openid') }} as openid_hash,
-        {{ pii_hash('unionid') }} as unionid_hash,
-        member_id,
-        store_code,
-        {{ business_time('created_at') }} as created_at,
-        {{ business_time('paid_at') }} as paid_at,
-        {{ business_time('updated_at') }} as updated_at,
-        status,
-        items,
-        coupon_codes,
-        total_paid as total_paid_amount,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        {{ pii_hash('shared_by_openid') }} as shared_by_openid_hash,
-        _copies_in_delivery,
-        _source_file,
-        _source_line,
-        _loaded_at
-    from ranked
-    where version_rank = 1
+        newest.order_id,
+        openid_hashed.value_hash as openid_hash,
+        unionid_hashed.value_hash as unionid_hash,
+        newest.member_id,
+        newest.store_code,
+        {{ business_time('newest.created_at') }} as created_at,
+        {{ business_time('newest.paid_at') }} as paid_at,
+        {{ business_time('newest.updated_at') }} as updated_at,
+        newest.status,
+        newest.items,
+        newest.coupon_codes,
+        newest.total_paid as total_paid_amount,
+        newest.utm_source,
+        newest.utm_medium,
+        newest.utm_campaign,
+        shared_by_hashed.value_hash as shared_by_openid_hash,
+        newest._copies_in_delivery,
+        newest._source_file,
+        newest._source_line,
+        newest._loaded_at
+    from newest
+    left join hashed as openid_hashed on newest.openid = openid_hashed.value
+    left join hashed as unionid_hashed on newest.unionid = unionid_hashed.value
+    left join hashed as shared_by_hashed on newest.shared_by_openid = shared_by_hashed.value
 )
 
 select * from latest
