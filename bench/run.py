@@ -12,13 +12,14 @@ Prints, side by side:
   (c) the same dbt models on the local PostgreSQL via dbt-postgres (bench/postgres_part.py,
       on the full build's sources; skip with --no-postgres, compare every mart with
       --compare);
+  (d) the same dbt models on a local Apache Spark via dbt-spark (bench/spark_part.py, on the
+      full build's raw zone; skip with --no-spark, --compare compares here too);
   (e) the engine floor: DuckDB computing the same RFM straight from the landed files in one
       query.
 (b) and (e) compute recency, frequency and monetary per member_id over the last
 rfm_window_days of sales (POS lines with a card, paid mini-program orders with a member_id),
 with quintile scores; they skip what memberdw adds (identity resolution, quarantine,
-versions, returns netted per order), so they are floors, not equals. Not yet here: Spark
-(issue 11, part 5).
+versions, returns netted per order), so they are floors, not equals.
 """
 
 from __future__ import annotations
@@ -146,6 +147,13 @@ def dbt_seconds(warehouse: Path, names: tuple[str, ...]) -> float:
                if r["unique_id"].split(".")[-1] in names and r["unique_id"].startswith("model."))
 
 
+def printed_json(stdout: str) -> dict:
+    """The JSON object a part script printed last (anything a library printed before it
+    left out)."""
+    start = 0 if stdout.startswith("{") else stdout.rindex("\n{") + 1
+    return json.loads(stdout[start:])
+
+
 def count_lines(path: Path) -> int:
     """Physical lines of a file (its header included), read in 16 MiB blocks."""
     with path.open("rb") as f:
@@ -181,8 +189,9 @@ def main() -> None:
     ap.add_argument("--start", default="2026-09-01")
     ap.add_argument("--out", type=Path, help="working folder (default: a new temp folder)")
     ap.add_argument("--no-postgres", action="store_true", help="skip (c), dbt-postgres")
+    ap.add_argument("--no-spark", action="store_true", help="skip (d), dbt-spark")
     ap.add_argument("--compare", action="store_true",
-                    help="(c) also checks every PostgreSQL mart equals DuckDB's, row for row")
+                    help="(c) and (d) also check every mart equals DuckDB's, row for row")
     args = ap.parse_args()
     if not os.environ.get("MEMBERDW_PII_KEY"):
         sys.exit("set MEMBERDW_PII_KEY (any secret of 32+ bytes) first")
@@ -227,7 +236,12 @@ def main() -> None:
     if not args.no_postgres:  # before the daily run: the same sources as the full build
         _, pg_mb, pg_out = timed([sys.executable, str(REPO / "bench" / "postgres_part.py"),
                                   str(warehouse), *(["--compare"] if args.compare else [])], env)
-        postgres = json.loads(pg_out)
+        postgres = printed_json(pg_out)
+    spark = None
+    if not args.no_spark:  # its own process: one SparkSession per process
+        _, _, spark_out = timed([sys.executable, str(REPO / "bench" / "spark_part.py"),
+                                 str(warehouse), *(["--compare"] if args.compare else [])], env)
+        spark = printed_json(spark_out)
     daily = None
     if args.days > 1:
         bring_back(landing, held)
@@ -257,10 +271,18 @@ def main() -> None:
               + (f"; marts equal DuckDB's: {postgres['marts_equal']}" if args.compare else ""))
         for step, seconds in postgres["steps"].items():
             print(f"      {step:<32} {seconds:8.1f} s")
+    if spark:
+        print(f"(d) dbt-spark, same models:      {spark['wall_seconds']:8.1f} s wall"
+              f" (raw zone, session and dbt), RFM stage {spark['rfm_stage_seconds']:.1f} s,"
+              f" JVM and workers {spark['peak_jvm_and_workers_rss_mb']} MB"
+              + (f"; marts equal DuckDB's: {spark['marts_equal']}" if args.compare else ""))
+        for step, seconds in spark["steps"].items():
+            print(f"      {step:<32} {seconds:8.1f} s")
     print(f"(e) DuckDB floor, one query:     {floor_s:8.1f} s, {floor_members:,} members")
     print(f"ratios: memberdw RFM stage / pandas {rfm_stage / pandas_result['seconds']:.2f},"
           f" / floor {rfm_stage / floor_s:.2f}"
           + (f", / PostgreSQL {rfm_stage / postgres['rfm_stage_seconds']:.2f}" if postgres else "")
+          + (f", / Spark {rfm_stage / spark['rfm_stage_seconds']:.2f}" if spark else "")
           + f"; whole build / floor {run_s / floor_s:.1f}")
     print(f"working folder: {out}")
 

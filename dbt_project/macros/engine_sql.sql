@@ -116,3 +116,48 @@
 {% macro default__double_to_decimal(expression, precision, scale) -%}
     cast({{ expression }} as decimal({{ precision }}, {{ scale }}))
 {%- endmacro %}
+
+{#- int_member_id_map: the CTE `reachable` (member_id, reachable_member_id): every member of
+    the CTE `members` with each member it reaches through the CTE `links` (itself included),
+    a recursive CTE walking the links to a fixpoint. -#}
+{% macro reachable_members_cte() -%}
+    {{ return(adapter.dispatch('reachable_members_cte', 'memberdw')()) }}
+{%- endmacro %}
+
+{% macro default__reachable_members_cte() -%}
+reachable as (
+    select
+        member_id,
+        member_id as reachable_member_id
+    from members
+    union
+    select
+        reachable.member_id,
+        links.to_member_id as reachable_member_id
+    from reachable
+    inner join links on reachable.reachable_member_id = links.from_member_id
+)
+{%- endmacro %}
+
+{#- on-run-start: make the landed sources readable. DuckDB (and PostgreSQL, which
+    memberdw.postgres_build loads) read them as tables; Spark reads them as views over the
+    Parquet raw zone (memberdw.raw_zone). -#}
+{% macro create_raw_zone_views() -%}
+    {{ return(adapter.dispatch('create_raw_zone_views', 'memberdw')()) }}
+{%- endmacro %}
+
+{% macro default__create_raw_zone_views() -%}
+{%- endmacro %}
+
+{#- avg() of a decimal of `scale` decimals, as a double, the way DuckDB computes it: the sum
+    in units of 10^-scale (an exact integer) over count * 10^scale, one correctly rounded
+    division (equal to DuckDB's avg on 300,000 random groups). Spark averages a decimal as
+    a decimal rounded to 6 places, and cast(sum as double) / count rounds twice. `over`: a
+    window clause, for the window function. -#}
+{% macro avg_double(expression, over='', scale=2) -%}
+    {{ return(adapter.dispatch('avg_double', 'memberdw')(expression, over, scale)) }}
+{%- endmacro %}
+
+{% macro default__avg_double(expression, over, scale) -%}
+    avg({{ expression }}){% if over %} {{ over }}{% endif %}
+{%- endmacro %}

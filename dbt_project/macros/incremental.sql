@@ -20,6 +20,11 @@
 {#- The config of an incremental staging model: dbt's delete+insert by `unique_key` (the
     staging key; raw's key columns may be named otherwise, see touched_keys_only). -#}
 {% macro keyed_incremental(unique_key) -%}
+    {#- Spark: a table (memberdw.spark_build always builds from the whole raw zone, and
+        dbt-spark has no delete+insert on Parquet) -#}
+    {%- if target.type == 'spark' -%}
+        {{ return({'materialized': 'table'}) }}
+    {%- endif -%}
     {{ return({
         'materialized': 'incremental',
         'incremental_strategy': 'delete+insert',

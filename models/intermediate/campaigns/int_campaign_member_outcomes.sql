@@ -36,7 +36,7 @@ assigned as (
         audience.audience_group,
         row_number() over (
             partition by audience.campaign_id, coalesce(id_map.member_id, audience.member_id)
-            order by audience.assigned_at, audience.member_id
+            order by audience.assigned_at nulls last, audience.member_id
         ) as assignment_rank
     from audience
     inner join campaigns on audience.campaign_id = campaigns.campaign_id
@@ -104,7 +104,7 @@ member_touches as (
         touches.clicked_at,
         row_number() over (
             partition by touches.campaign_id, coalesce(id_map.member_id, touches.member_id)
-            order by case when touches.is_delivered then 0 else 1 end, touches.sent_at
+            order by case when touches.is_delivered then 0 else 1 end, touches.sent_at nulls last
         ) as touch_rank
     from touches
     left join id_map on touches.member_id = id_map.source_member_id

@@ -14,11 +14,14 @@ def model(dbt, session):
     from memberdw.clv_tables import fit_row
 
     summary = dbt.ref("int_clv_member_summary")
+    # in a fixed order: the likelihoods and the holdout prediction are float sums over
+    # these rows, and a group-by hands its groups over in no particular order (which would
+    # move the fit's last digits from one build, or engine, to the next)
     triples = summary.aggregate(
         "frequency, recency_days, tenure_days, count(*) as member_count,"
         " sum(holdout_purchase_count) as holdout_purchase_count",
-        "frequency, recency_days, tenure_days").df()
+        "frequency, recency_days, tenure_days").order("frequency, recency_days, tenure_days").df()
     spends = summary.filter("frequency > 0").aggregate(
         "frequency, monetary_value, count(*) as member_count",
-        "frequency, monetary_value").df()
+        "frequency, monetary_value").order("frequency, monetary_value").df()
     return fit_row(triples, spends, dbt.ref("int_clv_calibration").df())

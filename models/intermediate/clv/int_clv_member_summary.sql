@@ -41,7 +41,7 @@ per_member as (
         calibration_end_date,
         sum(case when is_repeat then 1 else 0 end) as frequency,
         max(case when not is_holdout then order_date end) as last_purchase_date,
-        avg(case when is_repeat then gmv_amount end) as repeat_spend_amount,
+        {{ avg_double('case when is_repeat then gmv_amount end') }} as repeat_spend_amount,
         sum(case when is_holdout then 1 else 0 end) as holdout_purchase_count
     from flagged
     group by member_id, first_purchase_date, calibration_end_date

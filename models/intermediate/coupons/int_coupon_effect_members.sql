@@ -80,7 +80,7 @@ first_issues as (
         coalesce(campaigns.end_date, cast(issues.expires_at as date)) as end_date,
         row_number() over (
             partition by issues.template_id, issues.member_id
-            order by issues.issued_at, issues.coupon_code
+            order by issues.issued_at nulls last, issues.coupon_code
         ) as issue_rank
     from issues
     left join campaigns on issues.campaign_id = campaigns.campaign_id

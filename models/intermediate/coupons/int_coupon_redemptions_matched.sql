@@ -25,7 +25,7 @@ keyed as (
         redemptions.discount_amount,
         row_number() over (
             partition by redemptions.coupon_code
-            order by redemptions.redeemed_at, redemptions._source_file, redemptions._source_line
+            order by redemptions.redeemed_at nulls last, redemptions._source_file, redemptions._source_line
         ) as redemption_rank,
         redemptions._source_file,
         redemptions._source_line

@@ -34,18 +34,7 @@ links as (
             and a.member_id <> b.member_id
 ),
 
-reachable as (
-    select
-        member_id,
-        member_id as reachable_member_id
-    from members
-    union
-    select
-        reachable.member_id,
-        links.to_member_id as reachable_member_id
-    from reachable
-    inner join links on reachable.reachable_member_id = links.from_member_id
-),
+{{ reachable_members_cte() }},
 
 groups as (
     select

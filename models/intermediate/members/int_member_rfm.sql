@@ -65,7 +65,8 @@ scored as (
         ))) as m_score,
         recency_days <= avg(recency_days) over (partition by as_of_date) as is_r_high,
         frequency >= avg(frequency) over (partition by as_of_date) as is_f_high,
-        monetary_amount >= avg(monetary_amount) over (partition by as_of_date) as is_m_high
+        monetary_amount >= {{ avg_double('monetary_amount', 'over (partition by as_of_date)') }}
+            as is_m_high
     from measured
 ),
 

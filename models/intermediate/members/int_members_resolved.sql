@@ -52,7 +52,7 @@ earliest as (
     select
         *,
         row_number() over (
-            partition by member_id order by registered_at asc, source_member_id asc
+            partition by member_id order by registered_at asc nulls last, source_member_id asc
         ) as rn
     from records
 ),

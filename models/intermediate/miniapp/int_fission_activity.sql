@@ -27,8 +27,8 @@ shares as (
         openid_hash as sharer_openid_hash,
         event_date as activity_date,
         'share' as activity,
-        cast(null as varchar) as visitor_openid_hash,
-        cast(null as varchar) as order_id,
+        cast(null as {{ dbt.type_string() }}) as visitor_openid_hash,
+        cast(null as {{ dbt.type_string() }}) as order_id,
         cast(null as decimal(18, 2)) as gmv_amount
     from events
     where event_name = 'share' and openid_hash is not null
@@ -40,7 +40,7 @@ clicks as (
         event_date as activity_date,
         'click' as activity,
         openid_hash as visitor_openid_hash,
-        cast(null as varchar) as order_id,
+        cast(null as {{ dbt.type_string() }}) as order_id,
         cast(null as decimal(18, 2)) as gmv_amount
     from events
     where event_name = 'page_view' and shared_by_openid_hash is not null
@@ -75,7 +75,7 @@ keyed_openid_activity as (
         openid_activity.activity,
         openid_activity.visitor_openid_hash,
         openid_activity.order_id,
-        cast(null as varchar) as referred_member_id,
+        cast(null as {{ dbt.type_string() }}) as referred_member_id,
         openid_activity.gmv_amount
     from openid_activity
     left join member_by_openid on openid_activity.sharer_openid_hash = member_by_openid.openid_hash
@@ -102,8 +102,8 @@ referrals as (
         referrer_map.member_id as sharer_member_id,
         members.register_date as activity_date,
         'new_member' as activity,
-        cast(null as varchar) as visitor_openid_hash,
-        cast(null as varchar) as order_id,
+        cast(null as {{ dbt.type_string() }}) as visitor_openid_hash,
+        cast(null as {{ dbt.type_string() }}) as order_id,
         members.member_id as referred_member_id,
         cast(null as decimal(18, 2)) as gmv_amount
     from referral_records

@@ -80,7 +80,7 @@ sales_and_refunds as (
         source_member_id,
         ordered_at,
         'sale' as order_type,
-        cast(null as varchar) as original_order_id,
+        cast(null as {{ dbt.type_string() }}) as original_order_id,
         total_paid_amount as gmv_amount,
         coupon_count
     from paid_orders

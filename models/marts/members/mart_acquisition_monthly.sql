@@ -97,7 +97,7 @@ members_per_row as (
         count(*) filter (where attributed.is_window_complete) as complete_90d_member_count,
         sum(coalesce(first_window_gmv.gmv_amount, 0)) as first_90d_gmv_amount,
         count(member_clv.member_id) as clv_member_count,
-        avg(member_clv.clv_amount) as mean_clv_amount
+        {{ avg_double('member_clv.clv_amount') }} as mean_clv_amount
     from attributed
     left join first_window_gmv on attributed.member_id = first_window_gmv.member_id
     left join member_clv on attributed.member_id = member_clv.member_id
@@ -152,7 +152,7 @@ final as (
         cast(joined.clv_member_count as bigint) as clv_member_count,
         {{ double_to_decimal('joined.mean_clv_amount') }} as mean_clv_amount,
         {{ ratio('joined.mean_clv_amount',
-                 'joined.acquisition_cost_amount / nullif(joined.new_member_count, 0)') }}
+                 ratio('joined.acquisition_cost_amount', 'joined.new_member_count')) }}
             as clv_cac_ratio
     from joined
     cross join as_of

@@ -57,7 +57,7 @@ favourite_category as (
             member_id,
             category,
             row_number() over (
-                partition by member_id order by paid_amount desc, category asc
+                partition by member_id order by paid_amount desc, category asc nulls last
             ) as spend_rank
         from category_spend
         where paid_amount > 0

@@ -21,7 +21,7 @@ latest as (
     select
         campaign_id,
         member_id,
-        "group" as audience_group,
+        {{ adapter.quote('group') }} as audience_group,
         {{ business_time('assigned_at') }} as assigned_at,
         _source_file,
         _source_line,
