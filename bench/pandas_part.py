@@ -71,7 +71,6 @@ TZ = "Asia/Shanghai"
 DEFAULT_VARS = {"rfm_window_days": 365, "core_days": 30, "potential_days": 90,
                 "normal_days": 180, "incomplete_profile_max_missing_share": 0.2,
                 "erased_member_id": "ERASED"}
-DEBUG: dict = {}  # the last run's intermediate frames, for checking them against the models
 RFM_COLUMNS = ["as_of_date", "member_id", "recency_days", "frequency", "monetary_amount",
                "r_score", "f_score", "m_score", "rfm_segment", "rfm_segment_cn",
                "value_group", "lifecycle_stage"]
@@ -109,6 +108,11 @@ CONTRACT = {
         "province": ("text", False), "city": ("text", False), "store_type": ("text", False),
         "opened_on": ("date", False), "closed_on": ("date", False)}),
 }
+# Optional text columns nothing downstream reads: no rule can reject a row for them.
+UNUSED = {"crm/members": {"province", "referrer_member_id"},
+          "pos/order_lines": {"sku_code", "category", "coupon_code", "payment_method"},
+          "miniapp/orders": {"utm_source", "utm_medium", "utm_campaign", "shared_by_openid"},
+          "stores/stores": {"name", "region", "province", "city", "store_type"}}
 SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json")}
 BATCH_BYTES = 256 * 1024 * 1024  # memberdw.ingest loads an entity's new files in such batches
 MONEY_RE = r"-?[0-9]{1,16}(?:\.[0-9]{1,2})?"
@@ -325,7 +329,8 @@ def read_entity(root: Path, entity: str, up_to: date | None):
         raw = pd.concat(frames, ignore_index=True)
     else:
         raw = pd.DataFrame(columns=columns + ["_line", "_dt", "_batch", "_order"])
-    typed, ok = type_columns(raw, spec, fmt)
+    typed, ok = type_columns(raw, {c: k for c, k in spec.items()
+                                   if not (k == ("text", False) and c in UNUSED[entity])}, fmt)
     rejected = raw[~ok].reset_index(drop=True)
     rejected = rejected.astype(object).where(rejected.notna() & (rejected != ""), None)
     return typed[ok].reset_index(drop=True), rejected, files
@@ -341,33 +346,26 @@ def _text(s: pd.Series, fmt: str) -> pd.Series:
     return s.where(s != "")
 
 
-def _valid_date_parts(y, m, d) -> np.ndarray:
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(m, 0, 12)]
-    days = days + ((m == 2) & leap)
-    return (m >= 1) & (m <= 12) & (d >= 1) & (d <= days) & (y >= 1)
-
-
 def _timestamp(s: pd.Series, with_time: bool):
-    """(value, valid) of ``YYYY-MM-DD[ HH:MM:SS]`` text (already matched by its pattern)."""
-    n = s.fillna("0000-00-00 00:00:00" if with_time else "0000-00-00")
-    y, m, d = (pd.to_numeric(n.str.slice(a, b)).to_numpy() for a, b in ((0, 4), (5, 7), (8, 10)))
-    ok = _valid_date_parts(y, m, d) & s.notna().to_numpy()
-    if with_time:
-        hh, mi, ss = (pd.to_numeric(n.str.slice(a, b)).to_numpy()
-                      for a, b in ((11, 13), (14, 16), (17, 19)))
-        ok &= (hh < 24) & (mi < 60) & (ss < 60)
+    """(value, valid) of ``YYYY-MM-DD[ HH:MM:SS]`` text (already matched by its pattern):
+    strptime's, so 2026-02-30 or 25:00:00 do not parse."""
     fmt = "%Y-%m-%d %H:%M:%S" if with_time else "%Y-%m-%d"
-    value = pd.to_datetime(s.where(ok), format=fmt, errors="coerce")
-    return value, pd.Series(ok, index=s.index) & value.notna()
+    value = pd.to_datetime(s, format=fmt, errors="coerce")
+    return value, value.notna()
 
 
 def _money_cents(s: pd.Series) -> pd.Series:
-    parts = s.str.extract(r"^(-?)([0-9]+)(?:\.([0-9]{1,2}))?$")
-    whole = pd.to_numeric(parts[1]).astype("Int64")
-    frac = pd.to_numeric(parts[2].fillna("0").str.ljust(2, "0")).astype("Int64")
-    cents = whole * 100 + frac
-    return cents.where(parts[0] != "-", -cents)
+    """Money text (already matched by its pattern) as integer cents, exactly: through a
+    float where that is exact (below 10^13 yuan), digit by digit beyond."""
+    number = pd.to_numeric(s)
+    cents = pd.Series(np.round(number.to_numpy() * 100), index=s.index).astype("Int64")
+    big = (number.abs() >= 1e13).to_numpy()
+    if big.any():
+        parts = s[big].str.extract(r"^(-?)([0-9]+)(?:\.([0-9]{1,2}))?$")
+        exact = (pd.to_numeric(parts[1]).astype("Int64") * 100
+                 + pd.to_numeric(parts[2].fillna("0").str.ljust(2, "0")).astype("Int64"))
+        cents[big] = exact.where(parts[0] != "-", -exact)
+    return cents
 
 
 def type_columns(raw: pd.DataFrame, spec: dict, fmt: str):
@@ -632,9 +630,6 @@ def rfm(landing_root, as_of=None, *, as_of_run: bool = False, now: datetime | No
     returned_in_full = (returns[(returns["net"] <= 0).fillna(False).to_numpy(bool)]
                         .groupby("original_order_id")["order_date"].min())
     unioned["returned_in_full_date"] = unioned["order_id"].map(returned_in_full)
-
-    DEBUG.update(members=members, lines=lines, orders=orders, unioned=unioned,
-                 merged=merged, resolved=resolved, stores=stores)
 
     # RFM as of D (int_member_rfm, current snapshot)
     o = unioned[unioned["member_id"].isin(resolved) & (unioned["order_date"] <= d)].copy()

@@ -8,7 +8,9 @@ Prints, side by side:
       Airflow's task instances and dbt's run_results.json, with the peak resident memory of
       the run; then the daily run when the last day arrives, stage by stage, with its share
       of the full build;
-  (b) member RFM the way an analyst would: pandas over the landed CSV and JSON Lines files;
+  (b) the same member RFM the way an analyst would write it in pandas, from the landed CSV
+      and JSON Lines files (bench/pandas_part.py: memberdw's definitions step by step; with
+      --compare, the rows differing from mart_member_rfm, 0 when equal);
   (c) the same dbt models on the local PostgreSQL via dbt-postgres (bench/postgres_part.py,
       on the full build's sources; skip with --no-postgres, compare every mart with
       --compare);
@@ -16,10 +18,10 @@ Prints, side by side:
       full build's raw zone; skip with --no-spark, --compare compares here too);
   (e) the engine floor: DuckDB computing the same RFM straight from the landed files in one
       query.
-(b) and (e) compute recency, frequency and monetary per member_id over the last
-rfm_window_days of sales (POS lines with a card, paid mini-program orders with a member_id),
-with quintile scores; they skip what memberdw adds (identity resolution, quarantine,
-versions, returns netted per order), so they are floors, not equals.
+(e) computes recency, frequency and monetary per member_id over the last rfm_window_days of
+sales (POS lines with a card, paid mini-program orders with a member_id), with quintile
+scores; it skips what memberdw adds (identity resolution, quarantine, versions, returns
+netted per order), so it is a floor, not an equal.
 """
 
 from __future__ import annotations
@@ -42,40 +44,6 @@ RFM_STAGE = ("int_orders__pos", "int_orders__miniapp", "int_orders_unioned", "in
              "int_rfm_snapshot_dates", "int_member_rfm", "dim_members", "mart_member_rfm",
              "fct_orders", "fct_order_lines")
 WINDOW_DAYS = 365
-
-PANDAS = """
-import glob, json, sys, time
-import pandas as pd
-root, as_of, window = sys.argv[1], pd.Timestamp(sys.argv[2]), int(sys.argv[3])
-t = time.perf_counter()
-pos = pd.concat([pd.read_csv(f, dtype=str, encoding_errors="replace", on_bad_lines="skip")
-                 for f in glob.glob(f"{root}/pos/order_lines/dt=*/*.csv")])
-pos = pos[pos.member_id.notna()]
-pos["day"] = pd.to_datetime(pos.order_time, errors="coerce").dt.normalize()
-pos["amount"] = pd.to_numeric(pos.paid_amount, errors="coerce")
-pos["order"] = pos.store_code + ":" + pos.order_no
-rows = []
-for f in glob.glob(f"{root}/miniapp/orders/dt=*/*.json*"):
-    for line in open(f, encoding="utf-8"):
-        try:
-            o = json.loads(line)
-        except ValueError:
-            continue
-        if o.get("member_id") and o.get("status") in ("paid", "shipped", "completed"):
-            rows.append((o["member_id"], o["order_id"], o.get("paid_at"), o.get("total_paid")))
-mini = pd.DataFrame(rows, columns=["member_id", "order", "paid_at", "amount"])
-mini["day"] = pd.to_datetime(mini.paid_at, errors="coerce", utc=True).dt.tz_convert(
-    "Asia/Shanghai").dt.tz_localize(None).dt.normalize()
-mini["amount"] = pd.to_numeric(mini.amount, errors="coerce")
-sales = pd.concat([pos[["member_id", "order", "day", "amount"]], mini[["member_id", "order", "day", "amount"]]])
-sales = sales[(sales.day <= as_of) & (sales.day > as_of - pd.Timedelta(days=window))]
-rfm = sales.groupby("member_id").agg(last=("day", "max"), frequency=("order", "nunique"),
-                                     monetary=("amount", "sum"))
-rfm["recency"] = (as_of - rfm["last"]).dt.days
-for c, asc in (("recency", False), ("frequency", True), ("monetary", True)):
-    rfm[c[0] + "_score"] = (rfm[c].rank(pct=True, ascending=asc) * 5).clip(1, 5).round()
-print(json.dumps({"members": len(rfm), "seconds": time.perf_counter() - t}))
-"""
 
 FLOOR = """
 create or replace table rfm as
@@ -220,9 +188,10 @@ def main() -> None:
     serving.close()
     as_of = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
 
-    pandas_s, pandas_mb, pandas = timed([sys.executable, "-c", PANDAS, str(landing),
-                                         as_of.isoformat(), str(WINDOW_DAYS)])
-    pandas_result = json.loads(pandas)
+    pandas_s, pandas_mb, pandas = timed([
+        sys.executable, str(REPO / "bench" / "pandas_part.py"), str(landing), as_of.isoformat(),
+        *(["--compare", str(warehouse)] if args.compare else [])], env)
+    pandas_result = printed_json(pandas)
     floor_sql = FLOOR.format(root=landing, as_of=as_of, window=WINDOW_DAYS)
     con = duckdb.connect()
     started = time.perf_counter()
@@ -263,7 +232,9 @@ def main() -> None:
         print_stages(warehouse)
     print(f"(b) pandas RFM from the files:   {pandas_result['seconds']:8.1f} s"
           f" ({pandas_s:.1f} s with start-up), peak {pandas_mb:,} MB,"
-          f" {pandas_result['members']:,} members")
+          f" {pandas_result['members']:,} members"
+          + (f"; rows differing from mart_member_rfm: {pandas_result['compare']}"
+             if args.compare else ""))
     if postgres:
         print(f"(c) dbt-postgres, same models:   {postgres['wall_seconds']:8.1f} s wall"
               f" (load and dbt), RFM stage {postgres['rfm_stage_seconds']:.1f} s, busiest"
@@ -279,11 +250,13 @@ def main() -> None:
         for step, seconds in spark["steps"].items():
             print(f"      {step:<32} {seconds:8.1f} s")
     print(f"(e) DuckDB floor, one query:     {floor_s:8.1f} s, {floor_members:,} members")
-    print(f"ratios: memberdw RFM stage / pandas {rfm_stage / pandas_result['seconds']:.2f},"
-          f" / floor {rfm_stage / floor_s:.2f}"
-          + (f", / PostgreSQL {rfm_stage / postgres['rfm_stage_seconds']:.2f}" if postgres else "")
-          + (f", / Spark {rfm_stage / spark['rfm_stage_seconds']:.2f}" if spark else "")
-          + f"; whole build / floor {run_s / floor_s:.1f}")
+    others = [("pandas", pandas_result["seconds"])]
+    others += [("PostgreSQL", postgres["rfm_stage_seconds"])] if postgres else []
+    others += [("Spark", spark["rfm_stage_seconds"])] if spark else []
+    print(f"ratios: against memberdw's member facts + RFM stage ({rfm_stage:.1f} s), "
+          + ", ".join(f"{name} takes {seconds / rfm_stage:.1f}x as long" for name, seconds in others)
+          + f"; the stage takes {rfm_stage / floor_s:.1f}x the engine floor, the whole build"
+          f" {run_s / floor_s:.1f}x")
     print(f"working folder: {out}")
 
 

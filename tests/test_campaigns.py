@@ -332,3 +332,58 @@ def test_a_lookalike_panel_smaller_than_the_members_still_covers_the_planted_eff
     per_member = planted["expected_incremental_gmv_per_member"]
     assert float(r["incremental_gmv_ci_low"]) <= per_member * compared \
         <= float(r["incremental_gmv_ci_high"]), (r, per_member, compared)
+
+
+def test_a_lookalike_row_budget_bounds_the_arm_and_still_covers_the_planted_effect(
+        built, tmp_path):
+    """int_coupon_effect_members: with var lookalike_row_budget below waves x panel, each
+    wave's lookalike arm holds only the panel members whose panel_rank is at most budget /
+    waves, so the arm has at most budget rows, and the planted increment of the campaign
+    without a control group stays inside the interval."""
+    import os
+    import shutil
+
+    from dbt.cli.main import dbtRunner
+
+    from memberdw import pipeline
+
+    _, truth, base = built
+    shutil.copy(base / "wh" / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        (waves, full), = con.execute("""
+            select count(distinct (template_id, window_start_date, window_end_date)),
+                   count(*) filter (where arm = 'lookalike')
+            from intermediate.int_coupon_effect_members
+            where effect_method = 'diff_in_diff'""").fetchall()
+    finally:
+        con.close()
+    budget = waves * (MEMBERS // 4)  # a quarter of the panel per wave
+    assert full > budget
+    os.environ["MEMBERDW_WAREHOUSE_DIR"] = str(tmp_path)
+    result = dbtRunner().invoke([
+        "run", "--select", "int_coupon_effect_members+", "--vars",
+        f'{{"lookalike_row_budget": {budget}}}', "--project-dir", str(pipeline.DBT_PROJECT_DIR),
+        "--profiles-dir", str(pipeline.DBT_PROJECT_DIR), "--target-path",
+        str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--quiet"])
+    pipeline._release_dbt_connection()
+    assert result.success, result.exception
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        (lookalike_rows, worst_rank), = con.execute("""
+            select count(*), max(panel.panel_rank)
+            from intermediate.int_coupon_effect_members as members
+            inner join intermediate.int_lookalike_panel as panel using (member_id)
+            where members.arm = 'lookalike'""").fetchall()
+        mart = {r["template_id"]: r for r in rows(con, "select * from marts.mart_coupon_effect")}
+    finally:
+        con.close()
+    assert 0 < lookalike_rows <= budget and worst_rank <= MEMBERS // 4
+    (planted,) = [c for c in truth["campaigns"].values() if not c["has_control"]]
+    (tid,) = planted["template_ids"]
+    r = mart[tid]
+    assert r["incremental_gmv_amount"] is not None
+    compared = planted["targeted_count"] - r["unmatched_issued_count"]
+    per_member = planted["expected_incremental_gmv_per_member"]
+    assert float(r["incremental_gmv_ci_low"]) <= per_member * compared \
+        <= float(r["incremental_gmv_ci_high"]), (r, per_member, compared)

@@ -3,8 +3,11 @@
     dated in each, and whether the member made a purchase in each (a sale not returned in full
     by that window's end: is_purchase_as_of). `windows` names a relation or CTE holding the
     key columns and those four dates; the calling model has an `orders` CTE
-    (int_orders_unioned). Members without an order in either window get no row. -#}
-{% macro window_member_outcomes(windows, keys) -%}
+    (int_orders_unioned). Members without an order in either window get no row.
+    by_member: `windows` holds a member_id too, one window per member, and only that
+    member's orders count (a join on member_id, then on the dates: the work grows with the
+    windows' members, not with every order in every window). -#}
+{% macro window_member_outcomes(windows, keys, by_member=false) -%}
     select
         {%- for key in keys %}
         {{ windows }}.{{ key }},
@@ -30,7 +33,13 @@
         end) = 1 as has_pre_purchase
     from orders
     inner join {{ windows }}
+    {%- if by_member %}
+        on
+            orders.member_id = {{ windows }}.member_id
+            and orders.order_date between {{ windows }}.pre_start_date and {{ windows }}.end_date
+    {%- else %}
         on orders.order_date between {{ windows }}.pre_start_date and {{ windows }}.end_date
+    {%- endif %}
     where orders.member_id is not null
     group by
         {%- for key in keys %}

@@ -13,6 +13,17 @@
 -- pseudo-random panel of members (all of them up to var lookalike_panel_size). gmv_amount
 -- is the GMV in the window and pre_gmv_amount in the equal-length window before it, so the
 -- estimate is the difference in differences. A person counts once per template and wave.
+-- Row budget: the lookalike arm is waves x panel rows (a coupon without a campaign has a
+-- wave per issue day: 121 waves, 8.7M rows at 300,000 members and 60 days), growing with the
+-- days however small the panel. Each wave therefore takes the panel members whose panel_rank
+-- is at most var lookalike_row_budget / the number of waves (all of the panel while waves x
+-- panel fits the budget, so small builds are unchanged; none if there are more waves than
+-- the budget, and no estimate then). A prefix of the panel's hash order is itself a
+-- pseudo-random sample that says nothing about how a member buys, so each stratum's mean is
+-- still estimated without bias; the interval, from the arm's own counts and variances,
+-- widens as the arm shrinks. Window GMV is worked out per arm member from that member's
+-- orders alone (a join on member_id, then the dates), not for every member with an order in
+-- every wave's window and joined afterwards.
 with
 
 issues as (select * from {{ ref('int_coupon_issues_enriched') }}),
@@ -32,14 +43,19 @@ orders as (
         or member_id in (select issues.member_id from issues)
 ),
 
--- (template, campaign) pairs whose campaign has a control group
+-- (template, campaign) pairs whose campaign has a control group (a semi-join: joining the
+-- issues to every control member and then taking distinct pairs was issues x control
+-- members per campaign, 7.6 billion rows at 300,000 members)
 control_pairs as (
     select distinct
         issues.template_id,
         issues.campaign_id
     from issues
-    inner join outcomes on issues.campaign_id = outcomes.campaign_id
-    where outcomes.arm = 'control'
+    where
+        issues.campaign_id in (
+            select outcomes.campaign_id from outcomes
+            where outcomes.arm = 'control'
+        )
 ),
 
 control_group_members as (
@@ -109,6 +125,17 @@ waves as (
     from treated
 ),
 
+-- the panel members each wave's lookalike arm may hold: the first lookalike_row_budget /
+-- waves by panel_rank (the whole panel while waves x panel is within the budget)
+lookalike_pool as (
+    select
+        panel.member_id,
+        members.register_date
+    from panel
+    inner join members on panel.member_id = members.member_id
+    where panel.panel_rank <= (select {{ var('lookalike_row_budget') }} / nullif(count(*), 0) from waves)
+),
+
 wave_snapshots as (
     select
         waves.template_id,
@@ -131,6 +158,8 @@ did_arms as (
         treated.member_id,
         treated.start_date,
         treated.end_date,
+        waves.pre_start_date,
+        waves.pre_end_date,
         coalesce(members.register_date < waves.pre_start_date, false) as has_pre_period
     from treated
     inner join waves
@@ -143,25 +172,28 @@ did_arms as (
     select
         waves.template_id,
         'lookalike' as arm,
-        members.member_id,
+        lookalike_pool.member_id,
         waves.start_date,
         waves.end_date,
+        waves.pre_start_date,
+        waves.pre_end_date,
         true as has_pre_period
     from waves
-    inner join members on waves.pre_start_date > members.register_date
-    inner join panel on members.member_id = panel.member_id
+    inner join lookalike_pool on waves.pre_start_date > lookalike_pool.register_date
     where
         not exists (
             select 1
             from first_issues
             where
                 first_issues.template_id = waves.template_id
-                and first_issues.member_id = members.member_id
+                and first_issues.member_id = lookalike_pool.member_id
         )
 ),
 
+-- one row per arm member and wave (the arms are disjoint: a lookalike was never issued the
+-- template), each member's own orders only
 wave_outcomes as (
-    {{ window_member_outcomes('waves', ['template_id', 'start_date', 'end_date']) }}
+    {{ window_member_outcomes('did_arms', ['template_id', 'start_date', 'end_date'], by_member=true) }}
 ),
 
 did_members as (

@@ -4,7 +4,9 @@
 -- a member buys). Without it the arm is every never-issued member once per wave (a wave per
 -- issue day): 4.2M rows at 100,000 members and 30 days, billions at a national chain's scale.
 -- A panel estimates each stratum's mean just as a census would, with a wider interval that
--- the estimate's variance carries (its member counts are the panel's).
+-- the estimate's variance carries (its member counts are the panel's). panel_rank (1, 2, ...
+-- in that hash order) lets int_coupon_effect_members take a smaller prefix of the panel per
+-- wave when waves x panel exceeds var lookalike_row_budget.
 with
 
 members as (select member_id from {{ ref('int_members_resolved') }}),
@@ -17,7 +19,9 @@ ranked as (
 ),
 
 final as (
-    select member_id
+    select
+        member_id,
+        panel_rank
     from ranked
     where panel_rank <= {{ var('lookalike_panel_size') }}
 )
