@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -168,13 +169,14 @@ def main() -> None:
     memberdw = [sys.executable, "-m", "memberdw.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
 
+    held = out / "held_back"
+    for leftover in (warehouse, held):  # a working folder reused: start from nothing
+        shutil.rmtree(leftover, ignore_errors=True)
     gen_s, gen_mb, _ = timed([*memberdw, "generate", "--out", str(landing), "--members",
                               str(args.members), "--days", str(args.days), "--seed",
                               str(args.seed), "--start", args.start, "--force"], env)
     last_day = (date.fromisoformat(args.start) + timedelta(days=args.days - 1)).isoformat()
-    held = out / "held_back"
     if args.days > 1:
-        bring_back(landing, held)  # a working folder reused: its held-back day first
         hold_back(landing, last_day, held)
     lines = sum(count_lines(f) - 1 for f in landing.glob("pos/order_lines/dt=*/*.csv"))
     run_s, run_mb, _ = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
