@@ -12,7 +12,7 @@ or on its own, against a warehouse `memberdw run` built:
 ``run`` loads raw and meta from warehouse.duckdb into PostgreSQL, builds every model
 there (dbt build --target postgres: staging, the marts, the four Python models computed
 outside dbt, the rest), and returns wall seconds, the member-facts + RFM stage (the sum of
-dbt's execution_time over bench/run.py's RFM_STAGE, as that script sums DuckDB's), the
+dbt's execution_time over bench/stage.py's RFM_STAGE, as bench/run.py sums DuckDB's), the
 same sum from the DuckDB build's run_results.json beside it, and the peak memory of the
 PostgreSQL server backends that served the build, from /proc of each backend pid (Linux,
 the server on this machine; None otherwise).
@@ -21,7 +21,6 @@ the server on this machine; None otherwise).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -32,18 +31,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
 
 from memberdw import postgres_build  # noqa: E402
+from stage import RFM_STAGE, dbt_seconds  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/memberdw_bench"
-
-
-def _rfm_stage() -> tuple[str, ...]:
-    """bench/run.py's RFM_STAGE, read from that file (one list of models, one home)."""
-    spec = importlib.util.spec_from_file_location("memberdw_bench_run", HERE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return tuple(module.RFM_STAGE)
 
 
 def _kib(status: str, field: str) -> int | None:
@@ -117,17 +110,6 @@ class BackendMemory:
                 "backends": len(self.backends)}
 
 
-def duckdb_rfm_stage(warehouse_dir: Path, names: tuple[str, ...]) -> float | None:
-    """The same sum from the DuckDB build's run_results.json (its marts invocation), as
-    bench/run.py's dbt_seconds computes it."""
-    results_file = Path(warehouse_dir) / "dbt" / "target" / "run_results.json"
-    if not results_file.exists():
-        return None
-    results = json.loads(results_file.read_text())
-    return sum(r["execution_time"] for r in results["results"]
-               if r["unique_id"].startswith("model.") and r["unique_id"].split(".")[-1] in names)
-
-
 def run(warehouse_dir, url: str | None = None, threads: int = 1, compare: bool = False) -> dict:
     """Build the DuckDB-built warehouse's models on PostgreSQL (module docstring). Returns
     wall_seconds (load + dbt + Python models), steps, rfm_stage_seconds (PostgreSQL),
@@ -136,7 +118,7 @@ def run(warehouse_dir, url: str | None = None, threads: int = 1, compare: bool =
     versions, and with ``compare`` whether every mart equals DuckDB's row for row."""
     warehouse_dir = Path(warehouse_dir).resolve()
     url = url or os.environ.get("MEMBERDW_BENCH_POSTGRES_URL") or DEFAULT_URL
-    names = _rfm_stage()
+    names = RFM_STAGE
     with BackendMemory(url) as memory:
         result = postgres_build.build(warehouse_dir, url, threads=threads)
     missing = [n for n in names if n not in result["models"]]
@@ -146,7 +128,7 @@ def run(warehouse_dir, url: str | None = None, threads: int = 1, compare: bool =
         "wall_seconds": round(result["wall_seconds"], 2),
         "steps": {k: round(v, 2) for k, v in result["steps"].items()},
         "rfm_stage_seconds": round(sum(result["models"][n] for n in names), 2),
-        "duckdb_rfm_stage_seconds": duckdb_rfm_stage(warehouse_dir, names),
+        "duckdb_rfm_stage_seconds": dbt_seconds(warehouse_dir, names),
         "rfm_models": {n: round(result["models"][n], 3) for n in names},
         "models_built": len(result["models"]),
         "tests": result["tests"],

@@ -39,11 +39,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# dbt models of the member-facts + RFM stage (their execution times are summed)
-RFM_STAGE = ("int_orders__pos", "int_orders__miniapp", "int_orders_unioned", "int_order_lines__pos",
-             "int_order_lines__miniapp", "int_member_id_map", "int_members_resolved",
-             "int_rfm_snapshot_dates", "int_member_rfm", "dim_members", "mart_member_rfm",
-             "fct_orders", "fct_order_lines")
+sys.path.insert(0, str(REPO / "bench"))
+
+from stage import RFM_STAGE, dbt_seconds  # noqa: E402
+
 WINDOW_DAYS = 365
 
 FLOOR = """
@@ -108,12 +107,6 @@ def stages(warehouse: Path) -> list[tuple[str, float]]:
             order by start_date""").fetchall()
     finally:
         con.close()
-
-
-def dbt_seconds(warehouse: Path, names: tuple[str, ...]) -> float:
-    results = json.loads((warehouse / "dbt" / "target" / "run_results.json").read_text())
-    return sum(r["execution_time"] for r in results["results"]
-               if r["unique_id"].split(".")[-1] in names and r["unique_id"].startswith("model."))
 
 
 def printed_json(stdout: str) -> dict:

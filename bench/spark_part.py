@@ -13,8 +13,8 @@ or on its own (its own process: one SparkSession per process), against a warehou
 ``run`` exports the Parquet raw zone of the warehouse, starts a local SparkSession and
 builds every model there (dbt build --target spark: all but the Python models' consumers,
 the four Python models computed by their own code, the rest), and returns wall seconds of
-each step, the member-facts + RFM stage (the sum of dbt's execution_time over bench/run.py's
-RFM_STAGE, as that script sums DuckDB's), the same sum from the DuckDB build's
+each step, the member-facts + RFM stage (the sum of dbt's execution_time over bench/stage.py's
+RFM_STAGE, as bench/run.py sums DuckDB's), the same sum from the DuckDB build's
 run_results.json beside it, the peak memory of the Spark JVM (VmHWM of the driver JVM,
 /proc, Linux) and of this Python process (ru_maxrss; the Python UDF workers sampled too),
 and with ``compare`` whether every mart equals DuckDB's row for row.
@@ -23,7 +23,6 @@ and with ``compare`` whether every mart equals DuckDB's row for row.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import resource
 import sys
@@ -33,26 +32,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
 
 from memberdw import spark_build  # noqa: E402
-
-
-def _rfm_stage() -> tuple[str, ...]:
-    """bench/run.py's RFM_STAGE, read from that file (one list of models, one home)."""
-    spec = importlib.util.spec_from_file_location("memberdw_bench_run", HERE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return tuple(module.RFM_STAGE)
-
-
-def duckdb_rfm_stage(warehouse_dir: Path, names: tuple[str, ...]) -> float | None:
-    """The same sum from the DuckDB build's run_results.json (its marts invocation)."""
-    results_file = Path(warehouse_dir) / "dbt" / "target" / "run_results.json"
-    if not results_file.exists():
-        return None
-    results = json.loads(results_file.read_text())
-    return sum(r["execution_time"] for r in results["results"]
-               if r["unique_id"].startswith("model.") and r["unique_id"].split(".")[-1] in names)
+from stage import RFM_STAGE, dbt_seconds  # noqa: E402
 
 
 class ProcessMemory:
@@ -110,7 +93,7 @@ def run(warehouse_dir, compare: bool = False, spark_dir=None, as_of: str | None 
     ``clv_calibration_end``: the run variables the DuckDB build had, if any (memberdw run
     --as-of / --clv-calibration-end); the marts equal DuckDB's only under the same ones."""
     warehouse_dir = Path(warehouse_dir).resolve()
-    names = _rfm_stage()
+    names = RFM_STAGE
     started = time.perf_counter()
     with ProcessMemory() as memory:
         result = spark_build.build(warehouse_dir, spark_dir=spark_dir, as_of=as_of,
@@ -124,7 +107,7 @@ def run(warehouse_dir, compare: bool = False, spark_dir=None, as_of: str | None 
         "wall_seconds": round(wall, 2),
         "steps": {k: round(v, 2) for k, v in result.seconds.items()},
         "rfm_stage_seconds": round(sum(result.models[n] for n in names), 2),
-        "duckdb_rfm_stage_seconds": duckdb_rfm_stage(warehouse_dir, names),
+        "duckdb_rfm_stage_seconds": dbt_seconds(warehouse_dir, names),
         "rfm_models": {n: round(result.models[n], 3) for n in names},
         "models_built": len(result.models),
         "tests": result.tests,

@@ -1,0 +1,23 @@
+"""The benchmark's "member facts + RFM stage", in one place for every part: the dbt models it
+is made of, and their seconds summed from a build's run_results.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RFM_STAGE = ("int_orders__pos", "int_orders__miniapp", "int_orders_unioned", "int_order_lines__pos",
+             "int_order_lines__miniapp", "int_member_id_map", "int_members_resolved",
+             "int_rfm_snapshot_dates", "int_member_rfm", "dim_members", "mart_member_rfm",
+             "fct_orders", "fct_order_lines")
+
+
+def dbt_seconds(warehouse_dir, names: tuple[str, ...] = RFM_STAGE) -> float | None:
+    """dbt's execution_time of the models ``names``, summed over the last dbt invocation of a
+    DuckDB warehouse (its marts build); None without one."""
+    results_file = Path(warehouse_dir) / "dbt" / "target" / "run_results.json"
+    if not results_file.exists():
+        return None
+    results = json.loads(results_file.read_text())
+    return sum(r["execution_time"] for r in results["results"]
+               if r["unique_id"].startswith("model.") and r["unique_id"].split(".")[-1] in names)
