@@ -161,3 +161,25 @@ def test_too_little_history_is_said_not_fitted():
     late = calibration.assign(calibration_end_date=[pd.Timestamp("2026-12-01")])
     with pytest.raises(ValueError, match="after the as-of date"):
         clv_tables.fit_row(triples, spends, late)
+
+
+def test_a_fit_whose_expected_purchases_overflow_leaves_clv_null():
+    # the fit at 1M members x 100 days: dropout p ~ Beta(1092, 130903); scipy's hyp2f1
+    # overflows for a year's horizon, so expected purchases came out -inf for everyone
+    fitted = pd.DataFrame([{
+        "fit_status": "fitted", "horizon_days": 365, "bgnbd_r": 0.918491,
+        "bgnbd_alpha": 14.795527, "bgnbd_a": 1092.418863, "bgnbd_b": 130903.282432,
+        "log_likelihood": -7517756.98, "member_count": 482933, "gg_p": 1.807103,
+        "gg_q": 20.714332, "gg_v": 6718.767351, "gg_log_likelihood": -2436014.95}])
+    summary = pd.DataFrame({"member_id": ["A", "B"], "frequency": [12, 0],
+                            "recency_days": [80, 0], "tenure_days": [90, 10],
+                            "monetary_value": [965.98, 0.0]})
+    bgnbd = clv.BgNbdFit(0.918491, 14.795527, 1092.418863, 130903.282432, 0, 0)
+    raw = clv.expected_purchases(bgnbd, 365, summary["frequency"], summary["recency_days"],
+                                 summary["tenure_days"])
+    assert not np.isfinite(raw).all()  # the case this test is about
+    scores = clv_tables.member_scores(summary, fitted)
+    assert not np.isinf(scores[["expected_purchases", "clv_amount"]].to_numpy()).any()
+    unstable = ~np.isfinite(raw)
+    assert scores["clv_amount"][unstable].isna().all()
+    assert np.allclose(scores["expected_purchases"][~unstable], raw[~unstable])

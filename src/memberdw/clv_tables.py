@@ -11,12 +11,15 @@ Python is a few distinct rows even for millions of members.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from memberdw import clv
+
+log = logging.getLogger(__name__)
 
 FIT_DTYPES = {
     "calibration_end_date": "datetime64[s]",
@@ -112,6 +115,15 @@ def member_scores(summary: pd.DataFrame, fit: pd.DataFrame) -> pd.DataFrame:
     x, t_x, T, spend = _columns(summary, "frequency", "recency_days", "tenure_days",
                                 "monetary_value")
     purchases = clv.expected_purchases(bgnbd, f.horizon_days, x, t_x, T)
+    # scipy's hyp2f1 overflows for some fits (a dropout Beta with a and b in the thousands,
+    # seen at 1M members): those members' expected purchases and CLV stay NULL, never
+    # infinite, and the log says how many (a stable evaluation is still to come)
+    unstable = ~np.isfinite(purchases)
+    if unstable.any():
+        log.warning("CLV: expected purchases not computable for %d of %d members (r=%.4g,"
+                    " alpha=%.4g, a=%.4g, b=%.4g); their CLV is left NULL", unstable.sum(),
+                    len(purchases), f.bgnbd_r, f.bgnbd_alpha, f.bgnbd_a, f.bgnbd_b)
+        purchases = np.where(unstable, np.nan, purchases)
     order_value = clv.expected_order_value(gamma_gamma, x, spend)
     return pd.DataFrame({
         "member_id": summary["member_id"],
