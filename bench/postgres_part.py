@@ -25,7 +25,6 @@ import json
 import os
 import resource
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
 from memberdw import postgres_build  # noqa: E402
-from stage import RFM_STAGE, dbt_seconds  # noqa: E402
+from stage import RFM_STAGE, Sampler, dbt_seconds  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/memberdw_bench"
 
@@ -46,7 +45,7 @@ def _kib(status: str, field: str) -> int | None:
     return None
 
 
-class BackendMemory:
+class BackendMemory(Sampler):
     """Samples, while running, every server backend connected to the database (other than
     its own): VmHWM (peak resident set over the backend's life, shared buffers it touched
     included) from /proc/<pid>/status, and the highest RssAnon seen (private memory:
@@ -54,19 +53,10 @@ class BackendMemory:
     before it exits; at 0.1 s between samples that is at most the last tenth of a second."""
 
     def __init__(self, url: str, interval: float = 0.1):
-        self.url, self.interval = url, interval
+        super().__init__(interval)
+        self.url = url
         self.backends: dict[int, dict] = {}
         self.readable = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self._stop.set()
-        self._thread.join()
 
     def _sample(self) -> None:
         database = postgres_build.connection_settings(self.url)["MEMBERDW_PG_DBNAME"]

@@ -26,7 +26,6 @@ import argparse
 import json
 import resource
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -35,27 +34,17 @@ sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
 from memberdw import spark_build  # noqa: E402
-from stage import RFM_STAGE, dbt_seconds  # noqa: E402
+from stage import RFM_STAGE, Sampler, dbt_seconds  # noqa: E402
 
 
-class ProcessMemory:
+class ProcessMemory(Sampler):
     """Samples every 0.2 s the resident memory of this process's descendants (the Spark JVM
     and its Python UDF workers, psutil): the peak of their sum, and at the end the JVM's own
     VmHWM (peak resident set over its life)."""
 
     def __init__(self, interval: float = 0.2):
-        self.interval = interval
+        super().__init__(interval)
         self.peak_children_rss = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self._stop.set()
-        self._thread.join()
 
     def _sample(self) -> None:
         import psutil

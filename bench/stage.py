@@ -1,9 +1,11 @@
-"""The benchmark's "member facts + RFM stage", in one place for every part: the dbt models it
-is made of, and their seconds summed from a build's run_results.json."""
+"""What the benchmark's parts share: the "member facts + RFM stage" (the dbt models it is made
+of, and their seconds summed from a build's run_results.json), and a memory sampler's
+background thread."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 RFM_STAGE = ("int_orders__pos", "int_orders__miniapp", "int_orders_unioned", "int_order_lines__pos",
@@ -21,3 +23,24 @@ def dbt_seconds(warehouse_dir, names: tuple[str, ...] = RFM_STAGE) -> float | No
     results = json.loads(results_file.read_text())
     return sum(r["execution_time"] for r in results["results"]
                if r["unique_id"].startswith("model.") and r["unique_id"].split(".")[-1] in names)
+
+
+class Sampler:
+    """A context manager that calls ``_sample`` in a background thread from entry to exit;
+    ``_sample`` loops until ``self._stop`` is set, waiting ``self.interval`` between samples."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        raise NotImplementedError
