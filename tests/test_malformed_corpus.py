@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import duckdb
 import pytest
 
 from memberdw import ingest, warehouse
@@ -525,3 +526,50 @@ def test_a_file_changed_in_place_is_rejected_and_the_old_rows_stay(con, tmp_path
     note = con.execute("select note from meta.load_ledger where status = 'rejected'").fetchone()
     assert note[0].startswith("changed_in_place")
     assert con.execute("select count(*) from raw.pos__order_lines").fetchone() == (3,)
+
+
+def landed(con):
+    """Everything a load wrote, without its ids and times."""
+    tables = [f"raw.{BY_KEY[e].raw_table}" for e in {c.entity for c in FILE_CASES}]
+    out = {t: con.execute(f"select * exclude (_load_id, _loaded_at) from {t} order by all"
+                          ).fetchall() for t in tables}
+    out["quarantine"] = con.execute(
+        "select * exclude (load_id, quarantined_at) from meta.quarantine order by all").fetchall()
+    out["ledger"] = con.execute(
+        "select * exclude (load_id, content_load_id, run_id, recorded_at) from meta.load_ledger"
+        " order by all").fetchall()
+    return out
+
+
+def land_corpus(tmp_path, name):
+    root = tmp_path / "l"
+    if not root.exists():
+        for i, case in enumerate(FILE_CASES):
+            deliver(root, case.entity, f"{i:03d}-{case.file_name()}", case.data)
+            deliver(root, case.entity, *good_file(case.entity)[:2])
+    con = warehouse.connect(tmp_path / name)
+    for source in SOURCES:
+        ingest.land_source(con, root, source, run_id="t")
+    out = landed(con)
+    con.close()
+    return out
+
+
+def test_the_fast_path_lands_exactly_what_the_careful_path_lands(tmp_path, monkeypatch):
+    fast = land_corpus(tmp_path, "fast")
+    assert sum(len(rows) for rows in fast.values()) > 200
+    monkeypatch.setattr(ingest, "_fast_verdict", lambda data, entity: None)
+    assert land_corpus(tmp_path, "careful") == fast
+
+
+def test_files_go_the_careful_way_if_the_fast_statement_fails(tmp_path, monkeypatch):
+    expected = land_corpus(tmp_path, "fast")
+    type_rows = ingest.type_rows
+
+    def failing(con, entity, source, text_of, record_sql, table, *args):
+        if table.startswith("typed_csv_"):
+            raise duckdb.IOException("the disk went away")
+        return type_rows(con, entity, source, text_of, record_sql, table, *args)
+
+    monkeypatch.setattr(ingest, "type_rows", failing)
+    assert land_corpus(tmp_path, "fallback") == expected

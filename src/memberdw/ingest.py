@@ -12,10 +12,12 @@ to ``meta.skipped_folders``, files that cannot be read at all are quarantined li
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import itertools
 import logging
+import os
 import re
 import tempfile
 import uuid
@@ -35,6 +37,12 @@ DT_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
 SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json")}
 # New files of an entity load together, one transaction per this many bytes.
 BATCH_BYTES = 256 * 1024 * 1024
+# A CSV line longer than this takes the careful path (DuckDB's reader refuses lines over
+# its max_line_size, 2 MB by default, and such a file is quarantined as csv_unreadable).
+MAX_FAST_LINE = 1_000_000
+# Files read by one statement are shared out among this many read_text calls, which DuckDB
+# runs side by side (``_lines_sql``).
+PARTS = 8
 BOM = b"\xef\xbb\xbf"
 # Encodings the contract does not allow, recognised by their byte order mark.
 FOREIGN_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
@@ -51,6 +59,8 @@ FRAMED = ("_source_line", "_fault", "_raw")
 QUOTED_FIELD = re.compile(r'"((?:[^"]++|"")*+)"')
 UNQUOTED_FIELD = re.compile(r"[^,\r\n]*")
 LINE_END = re.compile(r"\r\n|\n|\r")
+# Column kinds delivered as JSON values, not text (mini-program items and coupon codes).
+JSON_KINDS = ("json_list", "order_items")
 
 
 class IngestError(RuntimeError):
@@ -235,6 +245,37 @@ def _regular_csv(text: str, columns: int) -> bool:
     return set(map(str.count, lines, itertools.repeat(","))) == {columns - 1}
 
 
+def _fast_verdict(data: bytes, entity: Entity) -> tuple[str, tuple[str, ...]] | None:
+    """(encoding, CSV header) of a file that ``examine`` would find sound and DuckDB may read
+    as delivered, decided on its bytes (no text kept): UTF-8 (a CSV may have a BOM), no NUL
+    byte, no bare ``\\r``; a CSV must also be ``_regular_csv`` with the entity's columns in
+    its header, in any order, and no line DuckDB's reader would refuse as too long. None:
+    the file takes the careful path (``examine``)."""
+    if data.startswith(BOM) and entity.format != "csv":
+        return None  # read from a copy without the BOM (``_load_jsonl``)
+    body = data.removeprefix(BOM)
+    if not body or b"\0" in body or foreign_encoding(data):
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    encoding = "utf-8-sig" if data.startswith(BOM) else "utf-8"
+    crs = body.count(b"\r") if b"\r" in body else 0
+    if entity.format == "jsonl":
+        return (encoding, ()) if not crs or crs == body.count(b"\r\n") else None
+    if b'"' in body or crs and not body.count(b"\r\n") == body.count(b"\n") == crs:
+        return None
+    lines = body.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    header = tuple(lines[0].removesuffix(b"\r").decode("utf-8").split(","))
+    if (sorted(header) != sorted(entity.column_names) or max(map(len, lines)) > MAX_FAST_LINE
+            or set(map(bytes.count, lines, itertools.repeat(b","))) != {len(header) - 1}):
+        return None
+    return encoding, header
+
+
 def complete_folders(root: Path, entity: Entity, as_of: date | None):
     """Yield (dt, folder) of complete folders; report the rest as (folder, reason)."""
     base = root / entity.source / entity.name
@@ -312,11 +353,18 @@ def _listing(folder: Path) -> list[Path]:
 
 @dataclass
 class _Delivery:
-    """A file the ledger has not seen: its ledger row and, if it is to be read, its text."""
+    """A file the ledger has not seen: its ledger row and, if it is to be read, its text, or
+    for a file DuckDB reads as delivered (``fast``), its encoding and CSV header only."""
 
     ledger: warehouse.LedgerRow
     path: Path
     decoded: Decoded | None = None
+    fast: bool = False
+    header: tuple[str, ...] = ()
+
+    def examine(self, fmt: str) -> None:
+        """Leave the fast path: read and examine the file as any other."""
+        self.fast, self.decoded = False, examine(self.path.read_bytes(), fmt)
 
 
 def _batches(con, root: Path, entity: Entity, files, run_id: str):
@@ -356,7 +404,11 @@ def _batches(con, root: Path, entity: Entity, files, run_id: str):
             ledger.status = "rejected"
             ledger.note = f"unexpected_file_type: expected {entity.format}"
         else:
-            delivery.decoded = examine(data, entity.format)
+            if verdict := _fast_verdict(data, entity):
+                delivery.fast, delivery.header = True, verdict[1]
+                delivery.decoded = Decoded(verdict[0], "")
+            else:
+                delivery.decoded = examine(data, entity.format)
             loaded[sha] = (rel, ledger.load_id)
         shas_by_path.setdefault(rel, set()).add(sha)
         batch.append(delivery)
@@ -373,10 +425,15 @@ def _land_batch(con, entity: Entity, batch: list[_Delivery]) -> LoadReport:
 
     CSV files are read into temporary tables just before the transaction: a statement that
     fails aborts DuckDB's transaction, and a file its reader fails on must not take the
-    other files of the batch with it (see ``_read_csv_groups``).
+    other files of the batch with it (see ``_read_csv_groups``). Files that are sound as
+    delivered (``_fast_verdict``, the usual case) are read and typed by one statement
+    (``_type_fast_csv``, ``_load_jsonl``); the others take the careful path, framed and
+    decoded here.
     """
     report = LoadReport()
     to_read = [d for d in batch if d.ledger.status == "pending"]
+    if entity.format == "csv":
+        fast = _type_fast_csv(con, entity, {str(d.path): d for d in to_read if d.fast})
     for d in to_read:
         d.ledger.encoding = d.decoded.encoding
         if d.decoded.fault:
@@ -385,12 +442,16 @@ def _land_batch(con, entity: Entity, batch: list[_Delivery]) -> LoadReport:
         if entity.format == "csv":
             inputs = {}
             for i, d in enumerate(to_read):
+                if d.fast:
+                    continue
                 read = _csv_input(entity, d, Path(tmp) / f"{i}.csv")
                 if read is not None:
                     inputs[read[0]] = (read[1], d)
             groups = _read_csv_groups(con, entity, inputs, Path(tmp))
         with warehouse.transaction(con):
             if entity.format == "csv":
+                if fast:
+                    insert_typed_rows(con, entity, *fast)
                 for group in groups:
                     _insert_csv_group(con, entity, group)
             else:
@@ -401,8 +462,8 @@ def _land_batch(con, entity: Entity, batch: list[_Delivery]) -> LoadReport:
                     ledger.status = "loaded"
                     if ledger.rows_read != ledger.rows_loaded + ledger.rows_rejected:
                         raise IngestError(f"{ledger.file_path}: rows do not reconcile: {ledger}")
-                warehouse.insert_ledger(con, ledger)
                 report.add(report_of(ledger))
+            warehouse.insert_ledger(con, *(d.ledger for d in batch))
     return report
 
 
@@ -431,18 +492,56 @@ def _path_list(paths) -> str:
     return "[" + ", ".join(_string_literal(str(p)) for p in paths) + "]"
 
 
-def _lines_sql(paths) -> str:
-    """The physical lines of UTF-8 files as (_file, line, text), numbered from 1."""
-    return f"""(
-        select _file, line, rtrim(text, chr(13)) as text from (
+def _lines_sql(paths, parts: int = 1, layout: str | None = None, columns=()) -> str:
+    """The physical lines of UTF-8 files as (_file, line, text), numbered from 1, and the
+    ``columns`` of the file's row in table ``layout`` (keyed by ``read_path``), if any.
+
+    DuckDB reads a ``read_text`` call's files on one thread and holds them at once: with
+    ``parts`` > 1 the files are shared out by size among that many calls (``_shares``),
+    a union that runs them side by side when rows need not keep their order
+    (``_unordered``)."""
+    carried = "".join(f", {c}" for c in columns)
+    parts_sql = []
+    for share in _shares(paths, parts):
+        texts = f"read_text({_path_list(share)})"
+        if layout:
+            texts = f"(select t.*{carried} from {texts} t join {layout} on read_path = filename)"
+        # rtrim reads a whole line: only for the lines that end in a carriage return
+        parts_sql.append(f"""
+        select _file, line, if(suffix(text, chr(13)), rtrim(text, chr(13)), text) as text{carried}
+        from (
             select filename as _file, unnest(generate_series(1, len(parts))) as line,
-                   unnest(parts) as text, len(parts) as line_count
-            from (select filename, string_split(content, chr(10)) as parts
-                  from read_text({_path_list(paths)}))
+                   unnest(parts) as text, len(parts) as line_count{carried}
+            from (select filename, string_split(content, chr(10)) as parts{carried} from {texts})
         )
         -- the newline that ends the last line does not start another one
-        where not (line = line_count and text = '')
-    )"""
+        where not (line = line_count and text = '')""")
+    return "(" + " union all ".join(parts_sql) + ")"
+
+
+def _shares(paths, parts: int) -> list[list[str]]:
+    """``paths`` in at most ``parts`` lists of about the same bytes."""
+    paths = list(paths)
+    if parts < 2 or len(paths) < 2:
+        return [paths]
+    shares, sizes = [[] for _ in range(min(parts, len(paths)))], [0] * min(parts, len(paths))
+    for path in sorted(paths, key=os.path.getsize, reverse=True):
+        i = sizes.index(min(sizes))
+        shares[i].append(path)
+        sizes[i] += os.path.getsize(path)
+    return shares
+
+
+@contextlib.contextmanager
+def _unordered(con):
+    """Let DuckDB run a statement's union branches at once: rows need not keep their order
+    (every row carries its file and line)."""
+    (before,) = con.execute("select current_setting('preserve_insertion_order')").fetchone()
+    con.execute("set preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"set preserve_insertion_order = {'true' if before else 'false'}")
 
 
 def _read_csv_sql(paths, header: list[str], rejects: str) -> str:
@@ -453,6 +552,44 @@ def _read_csv_sql(paths, header: list[str], rejects: str) -> str:
         f" filename = '_file', store_rejects = true, rejects_table = '{rejects}_errors',"
         f" rejects_scan = '{rejects}_scans', parallel = false)"
     )
+
+
+def _type_fast_csv(con, entity: Entity, fast: dict[str, _Delivery]):
+    """Type the rows of fast CSV files (``_fast_verdict``), whatever their column order, in
+    one statement outside the batch's transaction: (files, typed table) for
+    ``insert_typed_rows``, or None if there are none. Such a file frames as a person reads
+    it, so its line numbers are its records' numbers and its fields split at commas (an
+    empty field is NULL, like DuckDB's reader gives it). Should the statement fail, the
+    files take the careful path."""
+    if not fast:
+        return None
+    # Where each column is in each file's header, one row per file, joined to its text.
+    layout = f"csv_layout_{uuid.uuid4().hex[:12]}"
+    positions = [f"_p{i}" for i in range(len(entity.columns))]
+    con.execute(f"create temp table {layout} (read_path varchar,"
+                f" {', '.join(p + ' integer' for p in positions)})")
+    con.execute(f"insert into {layout} select {', '.join(['unnest(?)'] * (len(positions) + 1))}",
+                [list(fast)] + [[d.header.index(c) + 1 for d in fast.values()]
+                                for c in entity.column_names])
+    fields = ", ".join(f"nullif(_parts[{p}], '') as {quote(c)}"
+                       for p, c in zip(positions, entity.column_names))
+    source = f"""(
+        select _file, line, {fields}
+        from (select _file, line, string_split(text, ',') as _parts, {', '.join(positions)}
+              from {_lines_sql(fast, PARTS, layout, positions)} where line > 1)
+    )"""
+    table = f"typed_csv_{uuid.uuid4().hex[:12]}"
+    try:
+        type_rows(con, entity, source, lambda c: quote(c.name), csv_record_sql(entity), table)
+    except duckdb.Error as error:
+        log.warning("%d files: the fast read failed, reading them one by one: %s", len(fast),
+                    str(error).splitlines()[0])
+        for d in fast.values():
+            d.examine(entity.format)
+        return None
+    finally:
+        con.execute(f"drop table {layout}")
+    return fast, table
 
 
 def _csv_input(entity: Entity, d: _Delivery, out: Path):
@@ -635,63 +772,99 @@ def _load_jsonl(con, entity: Entity, deliveries: list[_Delivery], tmp: Path) -> 
             readable[str(_write_utf8(tmp / f"{i}.txt", d.decoded.text))] = d
     if not readable:
         return
-    con.execute(f"""
-        create or replace temp table parsed_input as
-        select _file, line, text, try(json(text)) as j from {_lines_sql(readable)}
-    """)
+    # Each line is parsed once for all its text columns (once more for its JSON ones): a
+    # list of paths per extraction, NULL where the line is not JSON. A JSON text is an
+    # object exactly when its first character but white space is a brace.
+    scalar = [c for c in entity.columns if c.kind not in JSON_KINDS]
+    nested = [c for c in entity.columns if c.kind in JSON_KINDS]
+    extract = f"try(json_extract_string(text, {_json_paths(scalar)})) as _scalar"
+    if nested:
+        extract += f", try(json_extract(text, {_json_paths(nested)})) as _nested"
+    source = f"(select _file, line, text, {extract} from {_lines_sql(readable, PARTS)})"
 
     def text_of(col):
-        path_ = _string_literal("$." + quote(col.name))
-        if col.kind in ("json_list", "order_items"):
-            return f"nullif(json_extract(j, {path_})::varchar, 'null')"
-        return f"json_extract_string(j, {path_})"
+        if col.kind in JSON_KINDS:
+            return f"nullif(_nested[{nested.index(col) + 1}]::varchar, 'null')"
+        return f"_scalar[{scalar.index(col) + 1}]"
 
     insert_typed(con, entity, readable, text_of, record_sql="text",
                  structural_reason="case when text = '' then 'blank_line'"
-                                   " when coalesce(json_type(j) <> 'OBJECT', true)"
-                                   " then 'invalid_json' end")
+                                   " when _scalar is null or not starts_with("
+                                   "ltrim(text, ' ' || chr(9) || chr(10) || chr(13)), '{')"
+                                   " then 'invalid_json' end",
+                 source=source)
+
+
+def _json_paths(columns) -> str:
+    paths = ", ".join(_string_literal("$." + quote(c.name)) for c in columns)
+    return f"[{paths}]::varchar[]"
 
 
 def insert_typed(con, entity: Entity, files: dict[str, _Delivery | warehouse.LedgerRow],
-                 text_of, record_sql: str, structural_reason: str = "null") -> None:
-    """Type ``parsed_input`` (``_file``, ``line``, text columns) rows of ``files`` (keyed
-    by the ``_file`` they were read from): good rows to raw, the rest to quarantine, and
-    the counts onto each file's ledger row."""
+                 text_of, record_sql: str, structural_reason: str = "null",
+                 source: str = "parsed_input") -> None:
+    """Type ``source`` (``_file``, ``line``, text columns) rows of ``files`` (keyed by the
+    ``_file`` they were read from): good rows to raw, the rest to quarantine, and the counts
+    onto each file's ledger row."""
+    type_rows(con, entity, source, text_of, record_sql, "typed_rows", structural_reason)
+    insert_typed_rows(con, entity, files, "typed_rows")
+
+
+def type_rows(con, entity: Entity, source: str, text_of, record_sql: str, table: str,
+              structural_reason: str = "null") -> None:
+    """Create the temporary ``table`` of ``source``'s rows typed by the entity's rules, with
+    ``_reason`` (NULL for a good row), ``_column`` and ``_record`` (the delivered text) for
+    the others. Each column's text is trimmed once and every rule reads it; reasons and
+    records are only worked out for the rows that fail."""
+    raws = {c.name: f"_raw_{i}" for i, c in enumerate(entity.columns)}
+    items, valid, reason, failing = parsing.typed_select(entity, lambda c: raws[c.name])
+    trimmed = ", ".join(f"{parsing.raw_text(text_of(c))} as {raws[c.name]}"
+                        for c in entity.columns)
+    with _unordered(con):
+        con.execute(f"""
+        create or replace temp table {table} as
+        select _file, line,
+               case when not _ok then coalesce(_structural, {reason}) end as _reason,
+               case when not _ok and _structural is null then {failing} end as _column,
+               case when not _ok then {record_sql} end as _record,
+               {', '.join(items)}
+        from (select *, _structural is null and {valid} as _ok
+              from (select *, {structural_reason} as _structural, {trimmed} from {source}))
+    """)
+
+
+def insert_typed_rows(con, entity: Entity, files: dict[str, _Delivery | warehouse.LedgerRow],
+                      table: str) -> None:
+    """Insert a ``type_rows`` table: good rows to raw, the rest to quarantine, the counts
+    onto each file's ledger row; then drop it."""
     ledgers = {k: getattr(v, "ledger", v) for k, v in files.items()}
     con.execute("create or replace temp table batch_files (read_path varchar, load_id varchar,"
                 " file_path varchar, dt date)")
-    con.executemany("insert into batch_files values (?, ?, ?, ?)",
-                    [[k, v.load_id, v.file_path, v.dt] for k, v in ledgers.items()])
-    items, reason, failing = parsing.typed_select(entity, text_of)
-    con.execute(f"""
-        create or replace temp table typed_rows as
-        select _file, line, coalesce({structural_reason}, {reason}) as _reason,
-               case when {structural_reason} is null then {failing} end as _column,
-               {record_sql} as _record,
-               {', '.join(items)}
-        from parsed_input
-    """)
+    con.execute("insert into batch_files select unnest(?), unnest(?), unnest(?), unnest(?)",
+                [list(ledgers), [v.load_id for v in ledgers.values()],
+                 [v.file_path for v in ledgers.values()], [v.dt for v in ledgers.values()]])
     names = ", ".join(quote(c) for c in entity.column_names)
     con.execute(
         f"insert into raw.{entity.raw_table} ({names}, _dt, _source_file, _source_line,"
         f" _load_id, _loaded_at)"
         f" select {', '.join('t.' + quote(c) for c in entity.column_names)}, f.dt, f.file_path,"
         f" t.line, f.load_id, now()"
-        f" from typed_rows t join batch_files f on f.read_path = t._file"
+        f" from {table} t join batch_files f on f.read_path = t._file"
         f" where t._reason is null")
     con.execute(
         "insert into meta.quarantine select f.load_id, ?, ?, f.file_path, t.line, t._reason,"
         " t._column, t._record::varchar, now()"
-        " from typed_rows t join batch_files f on f.read_path = t._file"
+        f" from {table} t join batch_files f on f.read_path = t._file"
         " where t._reason is not null", [entity.source, entity.name])
     counts = con.execute("select _file, count(*) filter (where _reason is null),"
                          " count(*) filter (where _reason is not null)"
-                         " from typed_rows group by _file").fetchall()
+                         f" from {table} group by _file").fetchall()
     for read_path, good, bad in counts:
         ledger = ledgers[read_path]
         ledger.rows_read += good + bad
         ledger.rows_loaded += good
         ledger.rows_rejected += bad
+    con.execute(f"drop table {table}")
 
 
 def _reject_all_lines(con, entity: Entity, delivery: _Delivery, path: Path, reason: str) -> None:

@@ -100,17 +100,13 @@ def typed_and_check(kind: str, v: str) -> tuple[str, str]:
         return typed, f"coalesce(json_type({typed}) = 'ARRAY', false)"
     if kind == "order_items":
         typed = f"try(cast({v} as JSON))"
-
-        def field_matches(field: str, pattern: str) -> str:
-            return matches(pattern, f"coalesce(json_extract_string(x, '$.{field}'), '')")
-
-        item_ok = (
-            "lambda x: json_type(x) = 'OBJECT'"
-            f" and {field_matches('quantity', INT_RE)}"
-            f" and {field_matches('unit_price', MONEY_RE)}"
-            f" and {field_matches('paid_amount', MONEY_RE)}"
-        )
-        items = f"json_extract({typed}, '$[*]')"
+        # Each item is parsed once for its three fields; an item that is not an object has
+        # none of them, and an empty quantity fails its rule.
+        fields = "lambda x: json_extract_string(x, ['$.quantity', '$.unit_price', '$.paid_amount'])"
+        quantity, price, paid = (f"coalesce(f[{i}], '')" for i in (1, 2, 3))
+        item_ok = (f"lambda f: {matches(INT_RE, quantity)} and {matches(MONEY_RE, price)}"
+                   f" and {matches(MONEY_RE, paid)}")
+        items = f"list_transform(json_extract({typed}, '$[*]'), {fields})"
         return typed, (
             f"coalesce(json_type({typed}) = 'ARRAY', false)"
             f" and coalesce(list_bool_and(list_transform({items}, {item_ok})), true)"
@@ -118,28 +114,37 @@ def typed_and_check(kind: str, v: str) -> tuple[str, str]:
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def typed_select(entity: Entity, text_of) -> tuple[list[str], str, str]:
+def typed_select(entity: Entity, raw_of) -> tuple[list[str], str, str, str]:
     """SQL pieces turning text columns into typed ones for ``entity``.
 
-    ``text_of(column)`` gives the SQL expression of the column's delivered text.
-    Returns (typed select items, reason expression, failing-column expression); the
-    reason is NULL for a row that parses, else the first failing rule in column order.
+    ``raw_of(column)`` gives the SQL of the column's delivered text, trimmed, NULL if empty
+    (``raw_text``): computed once per row, it is read by every piece. Returns (typed select
+    items, validity expression, reason expression, failing-column expression). The validity
+    is true (never NULL) exactly where the reason is NULL, a row that parses; the reason is
+    otherwise the first failing rule in column order.
     """
-    items, reason_whens, column_whens = [], [], []
+    items, valid, reason_whens, column_whens = [], [], [], []
     for col in entity.columns:
-        raw = f"nullif(trim({text_of(col)}), '')"
+        raw = raw_of(col)
         typed, ok = typed_and_check(col.kind, raw)
         items.append(f"{typed} as {quote(col.name)}")
         if col.required:
+            valid.append(f"{raw} is not null")
             reason_whens.append(f"when {raw} is null then 'missing_required'")
             column_whens.append(f"when {raw} is null then '{col.name}'")
         if col.kind != "text":
+            valid.append(f"({raw} is null or coalesce({ok}, false))")
             bad = f"{raw} is not null and not coalesce({ok}, false)"
             reason_whens.append(f"when {bad} then '{REASON_BY_KIND[col.kind]}'")
             column_whens.append(f"when {bad} then '{col.name}'")
     reason = f"(case {' '.join(reason_whens)} end)" if reason_whens else "null"
     failing = f"(case {' '.join(column_whens)} end)" if column_whens else "null"
-    return items, reason, failing
+    return items, " and ".join(valid) or "true", reason, failing
+
+
+def raw_text(text: str) -> str:
+    """A column's delivered text as the rules read it: trimmed, NULL if empty."""
+    return f"nullif(trim({text}), '')"
 
 
 def raw_columns_ddl(entity: Entity) -> str:

@@ -223,11 +223,14 @@ def transaction(con: duckdb.DuckDBPyConnection):
     con.commit()
 
 
-def insert_ledger(con: duckdb.DuckDBPyConnection, row: LedgerRow) -> None:
-    values = asdict(row)
-    names = ", ".join(values)
-    con.execute(f"insert into meta.load_ledger ({names}) values "
-                f"({', '.join('?' for _ in values)})", list(values.values()))
+def insert_ledger(con: duckdb.DuckDBPyConnection, *rows: LedgerRow) -> None:
+    """Insert ledger rows, in one statement (one list parameter per column)."""
+    if not rows:
+        return
+    names = list(asdict(rows[0]))
+    columns = [[getattr(row, name) for row in rows] for name in names]
+    con.execute(f"insert into meta.load_ledger ({', '.join(names)}) select "
+                f"{', '.join('unnest(?)' for _ in names)}", columns)
 
 
 def record_skip(con: duckdb.DuckDBPyConnection, run_id: str, folder: str, reason: str) -> None:
