@@ -66,14 +66,13 @@ sales_net_by_day as (
     where sales.order_type = 'sale'
 ),
 
-sales_net as (
+-- what each sale's own returns took off it in all; a sale without returns keeps its gmv
+returned_per_order as (
     select
-        sales.order_id,
-        sales.gmv_amount + coalesce(sum(returns_per_day.returned_amount), 0) as net_paid_amount
-    from unioned as sales
-    left join returns_per_day on sales.order_id = returns_per_day.order_id
-    where sales.order_type = 'sale'
-    group by sales.order_id, sales.gmv_amount
+        order_id,
+        sum(returned_amount) as returned_amount
+    from returns_per_day
+    group by order_id
 ),
 
 returned_in_full as (
@@ -85,15 +84,24 @@ returned_in_full as (
     group by order_id
 ),
 
-final as (
+with_net as (
     select
         unioned.*,
-        sales_net.net_paid_amount,
-        returned_in_full.returned_in_full_date,
-        coalesce(sales_net.net_paid_amount > 0, false) as is_purchase
+        case
+            when unioned.order_type = 'sale'
+                then unioned.gmv_amount + coalesce(returned_per_order.returned_amount, 0)
+        end as net_paid_amount
     from unioned
-    left join sales_net on unioned.order_id = sales_net.order_id
-    left join returned_in_full on unioned.order_id = returned_in_full.order_id
+    left join returned_per_order on unioned.order_id = returned_per_order.order_id
+),
+
+final as (
+    select
+        with_net.*,
+        returned_in_full.returned_in_full_date,
+        coalesce(with_net.net_paid_amount > 0, false) as is_purchase
+    from with_net
+    left join returned_in_full on with_net.order_id = returned_in_full.order_id
 )
 
 select * from final
