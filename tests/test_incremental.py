@@ -19,8 +19,9 @@ LAST = (START + timedelta(days=DAYS - 1)).isoformat()
 # each row arrived, and the run that built or published a table
 RUN_COLUMNS = {"_loaded_at", "_load_id", "load_id", "run_id", "published_at", "built_at", "loaded_at",
                "published_run_id", "recorded_at", "validated_at", "flagged_at"}
-# one row per erasure pass that changed something: a history of runs, not of the data
-RUN_TABLES = {"mart_erasure_log"}
+# one row per erasure pass that changed something: a history of runs, not of the data; the
+# orders an incremental run rebuilt (empty on a full build)
+RUN_TABLES = {"mart_erasure_log", "int_orders_touched"}
 
 
 def ok(run):
@@ -28,11 +29,11 @@ def ok(run):
     return run
 
 
-def build_state(warehouse):
+def build_state(warehouse, layer="staging"):
     con = duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True)
     try:
         return con.execute("select full_refresh_reason from meta.build_state"
-                           " where layer = 'staging'").fetchone()
+                           " where layer = ?", [layer]).fetchone()
     finally:
         con.close()
 
@@ -69,6 +70,29 @@ def test_the_first_run_is_full_and_the_daily_one_incremental(built):
     assert first_state == ("no finished build to add to",)
     assert build_state(base / "inc") == (None,)
     assert build_state(base / "full") == ("no finished build to add to",)
+
+
+def test_the_daily_marts_build_rebuilds_only_the_orders_it_touched(built):
+    base, fields, *_ = built
+    assert build_state(base / "inc", "marts") == (None,)
+    assert build_state(base / "full", "marts") == ("no finished build to add to",)
+    con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
+    try:
+        touched, orders, days = con.execute(
+            "select (select count(distinct order_id) from intermediate.int_orders_touched),"
+            " (select count(*) from intermediate.int_orders_unioned),"
+            " (select count(distinct order_date) from intermediate.int_orders_unioned"
+            "  where order_id in (select order_id from intermediate.int_orders_touched))"
+        ).fetchone()
+        corrected = con.execute("select count(*) from intermediate.int_orders_touched"
+                                " where store_code = ? and order_no = ?",
+                                [fields["store_code"], fields["order_no"]]).fetchone()[0]
+    finally:
+        con.close()
+    # the last day's orders, the corrected first-day ticket and what they touch; not all
+    assert 0 < touched < orders / 2, (touched, orders)
+    assert corrected == 1
+    assert days >= 2  # the last day and the corrected ticket's first day
 
 
 def test_the_late_correction_reaches_the_facts(built):
@@ -127,3 +151,18 @@ def test_full_refresh_when_asked(built):
     landing = base / "landing"
     ok(memberdw_run(landing, base / "inc", "--full-refresh"))
     assert build_state(base / "inc") == ("asked for (--full-refresh)",)
+
+
+def test_a_marts_build_that_does_not_finish_makes_the_next_one_full(built, tmp_path):
+    """begin_marts forgets the last build's position before dbt runs: killed half-way, the
+    order facts may hold some touched orders rebuilt and others not, so only a full build
+    may follow."""
+    from memberdw import incremental
+
+    base, *_ = built
+    shutil.copy(base / "inc" / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    reason, run_vars, position = incremental.begin_marts(tmp_path, None)
+    assert reason is None and set(run_vars) == {"marts_watermark", "marts_dq_run"}
+    assert position["watermark"] > run_vars["marts_watermark"]
+    assert build_state(tmp_path, "marts") is None  # as a build killed now leaves it
+    assert incremental.begin_marts(tmp_path, None)[:2] == ("no finished build to add to", {})

@@ -32,3 +32,71 @@
         'on_schema_change': 'fail',
     }) }}
 {%- endmacro %}
+
+{#- Incremental order facts (DECISIONLOG, "Incremental order facts"). The order models
+    rebuild only the orders int_orders_touched lists: each deletes its rows of those orders
+    (a pre-hook, so an order that now has no rows, e.g. every line quarantined, goes) and
+    appends them rebuilt from the current upstream. memberdw's build_marts task passes the
+    position of the last finished marts build (vars marts_watermark, marts_dq_run); a full
+    build (first run, --full-refresh, what memberdw.incremental names) reads everything.
+    `level` says which orders a model's rows are keyed by: pos_ticket (store_code,
+    order_no), miniapp_order (the mini-program's own order_id), order_with_lines (the facts'
+    order_id of those two) or order (the facts' order_id of every touched order, including
+    sales whose returns changed). -#}
+{% macro incremental_facts_run() -%}
+    {{ return(var('marts_watermark', none) is not none and not flags.FULL_REFRESH) }}
+{%- endmacro %}
+
+{% macro order_facts_incremental(level, key) -%}
+    {%- if target.type == 'spark' -%}
+        {{ return({'materialized': 'table'}) }}
+    {%- endif -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'append',
+        'on_schema_change': 'fail',
+        'pre_hook': "{{ delete_touched_orders('" ~ level ~ "', '" ~ key ~ "') }}",
+    }) }}
+{%- endmacro %}
+
+{% macro delete_touched_orders(level, key) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ touched_orders_only(level, key) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A condition on `key` (columns of the model's rows): the row belongs to an order this run
+    rebuilds; true on a full build. -#}
+{% macro touched_orders_only(level, key) -%}
+    {%- if is_incremental() -%}
+        {%- if not incremental_facts_run() -%}
+            {{ exceptions.raise_compiler_error(this.identifier ~ " is built incrementally from the position of the last marts build (vars marts_watermark and marts_dq_run, which memberdw's build_marts task passes); run it with --full-refresh otherwise") }}
+        {%- endif -%}
+        {%- set columns = {
+            'pos_ticket': ('store_code, order_no', 'store_code is not null'),
+            'miniapp_order': ('source_order_id', 'source_order_id is not null'),
+            'order_with_lines': ('order_id', 'store_code is not null or source_order_id is not null'),
+            'order': ('order_id', 'true'),
+        }[level] -%}
+        ({{ key }}) in (
+            select {{ columns[0] }} from {{ ref('int_orders_touched') }} where {{ columns[1] }}
+        )
+    {%- else -%}
+        {#- the model depends on int_orders_touched whatever this build is -#}
+        {%- do ref('int_orders_touched') -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The table a model built on an earlier run (its state before this run), for
+    int_orders_touched; an incremental run needs it. -#}
+{% macro built_before(model_name) -%}
+    {%- if not execute -%}
+        {{ return(this) }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(this.database, this.schema, model_name) -%}
+    {%- if relation is none -%}
+        {{ exceptions.raise_compiler_error(model_name ~ " is not built: the order facts must be built in full (--full-refresh)") }}
+    {%- endif -%}
+    {{ return(relation) }}
+{%- endmacro %}

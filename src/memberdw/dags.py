@@ -135,11 +135,18 @@ def transform_dag():
 
         @task(pool=WRITER_POOL)
         def build_marts(params=None):
-            from memberdw import pipeline
+            """The marts; the order facts rebuild only the orders that changed since the
+            last finished marts build, unless something else changed (memberdw.incremental)."""
+            from memberdw import incremental, pipeline
 
-            pipeline.transform(params["warehouse_dir"], select="tag:marts",
-                               as_of=params.get("as_of"),
-                               clv_calibration_end=params.get("clv_calibration_end"))
+            wh, as_of = params["warehouse_dir"], params.get("as_of")
+            reason, run_vars, position = incremental.begin_marts(
+                wh, as_of, asked=params.get("full_refresh", False))
+            pipeline.transform(wh, select="tag:marts", as_of=as_of,
+                               clv_calibration_end=params.get("clv_calibration_end"),
+                               full_refresh=reason is not None, extra_vars=run_vars)
+            incremental.record(wh, "marts", as_of, reason, carry=position)
+            return {"full_refresh": reason}
 
         @task(pool=WRITER_POOL)
         def compact(params=None):

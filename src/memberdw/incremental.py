@@ -15,6 +15,12 @@ build recorded in ``meta.build_state`` and names what changed:
   place, which their ``_loaded_at`` does not show;
 - the run asked for it (``memberdw run --full-refresh``).
 
+The marts layer's order facts (macro ``order_facts_incremental``) rebuild only the orders
+that changed since the last finished marts build (``int_orders_touched``): ``begin_marts``
+hands dbt that build's position (``marts_watermark``: when it started, so every row loaded
+since is newer; ``marts_dq_run``: the validation run whose flags it read) and forgets it
+while the build runs, so a build killed half-way leaves none and the next one is full.
+
 A full refresh gives the same tables an incremental run would (tests/test_incremental.py).
 """
 
@@ -29,6 +35,8 @@ DDL = """create table if not exists meta.build_state (
     layer varchar primary key, inputs varchar not null, erasure_passes bigint not null,
     full_refresh_reason varchar,            -- null: the last build was incremental
     built_at timestamptz not null default current_timestamp)"""
+# where the next incremental build starts from (JSON; the marts: begin_marts)
+CARRY_DDL = "alter table meta.build_state add column if not exists carry varchar"
 
 
 def _inputs(as_of: str | None) -> dict:
@@ -51,6 +59,7 @@ def full_refresh_reason(warehouse_dir: Path, layer: str, as_of: str | None,
     con = warehouse.connect(Path(warehouse_dir))
     try:
         con.execute(DDL)
+        con.execute(CARRY_DDL)
         row = con.execute("select inputs, erasure_passes from meta.build_state where layer = ?",
                           [layer]).fetchone()
         passes = _erasure_passes(con)
@@ -68,14 +77,41 @@ def full_refresh_reason(warehouse_dir: Path, layer: str, as_of: str | None,
 
 
 def record(warehouse_dir: Path, layer: str, as_of: str | None,
-           full_refresh_reason: str | None) -> None:
-    """After ``layer`` was built: what it was built from, and why it was a full refresh."""
+           full_refresh_reason: str | None, carry: dict | None = None) -> None:
+    """After ``layer`` was built: what it was built from, why it was a full refresh, and
+    where the next incremental build starts (``carry``)."""
     con = warehouse.connect(Path(warehouse_dir))
     try:
         con.execute(DDL)
+        con.execute(CARRY_DDL)
         con.execute("insert or replace into meta.build_state (layer, inputs, erasure_passes,"
-                    " full_refresh_reason) values (?, ?, ?, ?)",
+                    " full_refresh_reason, carry) values (?, ?, ?, ?, ?)",
                     [layer, json.dumps(_inputs(as_of), sort_keys=True), _erasure_passes(con),
-                     full_refresh_reason])
+                     full_refresh_reason, json.dumps(carry, sort_keys=True) if carry else None])
     finally:
         con.close()
+
+
+def begin_marts(warehouse_dir: Path, as_of: str | None,
+                asked: bool = False) -> tuple[str | None, dict, dict]:
+    """Before the marts build: (why it must be a full refresh or None, the dbt vars of an
+    incremental one, the position to ``record`` once it finished). The last build's state
+    is forgotten here: a build that does not finish leaves none, and the next is full."""
+    reason = full_refresh_reason(warehouse_dir, "marts", as_of, asked)
+    con = warehouse.connect(Path(warehouse_dir))
+    try:
+        (carry,) = con.execute("select carry from meta.build_state where layer = 'marts'"
+                               ).fetchone() or (None,)
+        newest = con.execute("select run_id from meta.dq_results"
+                             " order by validated_at desc limit 1").fetchone()
+        (now,) = con.execute("select cast(now() as varchar)").fetchone()
+        con.execute("delete from meta.build_state where layer = 'marts'")
+    finally:
+        con.close()
+    if reason is None and not carry:
+        reason = "no position recorded by the last build"
+    run_vars = {}
+    if reason is None:
+        before = json.loads(carry)
+        run_vars = {"marts_watermark": before["watermark"], "marts_dq_run": before["dq_run"] or ""}
+    return reason, run_vars, {"watermark": now, "dq_run": newest[0] if newest else None}

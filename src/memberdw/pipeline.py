@@ -49,10 +49,12 @@ def land(source: str, landing_root: str | Path, warehouse_dir: str | Path,
 
 
 def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
-              clv_calibration_end: str | None = None, full_refresh: bool = False) -> None:
+              clv_calibration_end: str | None = None, full_refresh: bool = False,
+              extra_vars: dict | None = None) -> None:
     """``dbt build`` the selected models (and their tests) into the working warehouse; the
-    dates given set the dbt vars as_of_date and clv_calibration_end; ``full_refresh``
-    rebuilds incremental models from everything (memberdw.incremental says when)."""
+    dates given set the dbt vars as_of_date and clv_calibration_end, ``extra_vars`` others;
+    ``full_refresh`` rebuilds incremental models from everything (memberdw.incremental
+    says when)."""
     from dbt.cli.main import dbtRunner
 
     from memberdw import progress
@@ -70,6 +72,7 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
         args.append("--full-refresh")
     run_vars = {name: str(value) for name, value in
                 (("as_of_date", as_of), ("clv_calibration_end", clv_calibration_end)) if value}
+    run_vars.update(extra_vars or {})
     if run_vars:
         args += ["--vars", json.dumps(run_vars)]
     try:

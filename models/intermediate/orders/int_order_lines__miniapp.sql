@@ -1,9 +1,15 @@
 -- Items of paid mini-program orders, one row per item; a refunded order also gets its
 -- refund: the same lines negated, under order_id '<order>:refund'. Orders Great
 -- Expectations quarantined stay out (listed in meta.dq_row_flags).
+-- Incremental: a run rebuilds the orders int_orders_touched lists.
+{{ config(**order_facts_incremental('miniapp_order', 'source_order_id')) }}
+
 with
 
-orders as (select * from {{ ref('stg_miniapp__orders') }}),
+orders as (
+    select * from {{ ref('stg_miniapp__orders') }}
+    where {{ touched_orders_only('miniapp_order', 'order_id') }}
+),
 flags as (select * from {{ ref('int_quality_flags') }}),
 
 quarantined_orders as (
@@ -51,6 +57,7 @@ sale_lines as (
         cast({{ json_text('item', 'unit_price') }} as decimal(18, 2)) as unit_price_amount,
         cast({{ json_text('item', 'paid_amount') }} as decimal(18, 2)) as paid_amount,
         'mp:' || order_id as order_id,
+        order_id as source_order_id,
         {{ json_text('item', 'sku_code') }} as sku_code,
         {{ json_text('item', 'category') }} as category
     from items
@@ -65,7 +72,8 @@ all_lines as (
         quantity,
         unit_price_amount,
         quantity * unit_price_amount - paid_amount as discount_amount,
-        paid_amount
+        paid_amount,
+        source_order_id
     from sale_lines
     union all
     select
@@ -76,7 +84,8 @@ all_lines as (
         -quantity as quantity,
         unit_price_amount,
         -(quantity * unit_price_amount - paid_amount) as discount_amount,
-        -paid_amount as paid_amount
+        -paid_amount as paid_amount,
+        source_order_id
     from sale_lines
     where status = 'refunded'
 )

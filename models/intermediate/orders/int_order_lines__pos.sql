@@ -3,9 +3,15 @@
 -- never the other lines of its ticket; a line flagged for review (zero quantity, gift,
 -- price adjustment, sign mismatch ...) stays and carries is_needs_review. Every flag
 -- stays listed in meta.dq_row_flags with its rule, source file and line.
+-- Incremental: a run rebuilds the tickets int_orders_touched lists.
+{{ config(**order_facts_incremental('pos_ticket', 'store_code, order_no')) }}
+
 with
 
-lines as (select * from {{ ref('stg_pos__order_lines') }}),
+lines as (
+    select * from {{ ref('stg_pos__order_lines') }}
+    where {{ touched_orders_only('pos_ticket', 'store_code, order_no') }}
+),
 flags as (select * from {{ ref('int_quality_flags') }}),
 
 quarantined_lines as (

@@ -2,41 +2,22 @@
 -- refunded order at its refund time, pointing at its sale by original_order_id: GMV is
 -- net of refunds, like POS returns. Orders Great Expectations quarantined stay out
 -- (listed in meta.dq_row_flags).
+-- Incremental: a run rebuilds the orders int_orders_touched lists.
+{{ config(**order_facts_incremental('miniapp_order', 'source_order_id')) }}
+
 with
 
-orders as (select * from {{ ref('stg_miniapp__orders') }}),
+orders as (
+    select * from {{ ref('stg_miniapp__orders') }}
+    where {{ touched_orders_only('miniapp_order', 'order_id') }}
+),
 flags as (select * from {{ ref('int_quality_flags') }}),
-lines as (select * from {{ ref('int_order_lines__miniapp') }}),
+lines as (
+    select * from {{ ref('int_order_lines__miniapp') }}
+    where {{ touched_orders_only('miniapp_order', 'source_order_id') }}
+),
 id_map as (select * from {{ ref('int_member_id_map') }}),
-members as (select * from {{ ref('stg_crm__members') }}),
-
-member_keys as (
-    select
-        id_map.member_id,
-        members.unionid_hash,
-        members.openid_hash
-    from members
-    inner join id_map on members.member_id = id_map.source_member_id
-    where not members.is_deleted
-),
-
-member_by_unionid as (
-    select
-        unionid_hash,
-        min(member_id) as member_id
-    from member_keys
-    where unionid_hash is not null
-    group by unionid_hash
-),
-
-member_by_openid as (
-    select
-        openid_hash,
-        min(member_id) as member_id
-    from member_keys
-    where openid_hash is not null
-    group by openid_hash
-),
+member_keys as (select * from {{ ref('int_member_keys') }}),
 
 line_totals as (
     select
@@ -52,6 +33,8 @@ paid_orders as (
         orders.order_id,
         orders.store_code,
         orders.member_id as source_member_id,
+        orders.unionid_hash,
+        orders.openid_hash,
         orders.updated_at,
         orders.status,
         orders.total_paid_amount,
@@ -61,8 +44,10 @@ paid_orders as (
         coalesce({{ json_array_size('orders.coupon_codes') }}, 0) as coupon_count
     from orders
     left join id_map on orders.member_id = id_map.source_member_id
-    left join member_by_unionid on orders.unionid_hash = member_by_unionid.unionid_hash
-    left join member_by_openid on orders.openid_hash = member_by_openid.openid_hash
+    left join member_keys as member_by_unionid
+        on member_by_unionid.key_type = 'unionid' and orders.unionid_hash = member_by_unionid.key_hash
+    left join member_keys as member_by_openid
+        on member_by_openid.key_type = 'openid' and orders.openid_hash = member_by_openid.key_hash
     where
         orders.status in ('paid', 'shipped', 'completed', 'refunded')
         and {{ dq_record_key('miniapp_orders') }} not in (
@@ -75,9 +60,12 @@ paid_orders as (
 sales_and_refunds as (
     select
         'mp:' || order_id as order_id,
+        order_id as source_order_id,
         store_code,
         member_id,
         source_member_id,
+        unionid_hash,
+        openid_hash,
         ordered_at,
         'sale' as order_type,
         cast(null as {{ dbt.type_string() }}) as original_order_id,
@@ -87,9 +75,12 @@ sales_and_refunds as (
     union all
     select
         'mp:' || order_id || ':refund' as order_id,
+        order_id as source_order_id,
         store_code,
         member_id,
         source_member_id,
+        unionid_hash,
+        openid_hash,
         updated_at as ordered_at,
         'refund' as order_type,
         'mp:' || order_id as original_order_id,
@@ -113,7 +104,10 @@ orders_with_items as (
         sales_and_refunds.gmv_amount,
         sales_and_refunds.coupon_count,
         coalesce(line_totals.item_quantity, 0) as item_quantity,
-        coalesce(line_totals.discount_amount, 0) as discount_amount
+        coalesce(line_totals.discount_amount, 0) as discount_amount,
+        sales_and_refunds.source_order_id,
+        sales_and_refunds.unionid_hash,
+        sales_and_refunds.openid_hash
     from sales_and_refunds
     left join line_totals on sales_and_refunds.order_id = line_totals.order_id
 )

@@ -1,11 +1,17 @@
 -- One row per POS ticket. A ticket without a member card is credited to the member whose
 -- mobile the cashier typed, when that mobile belongs to a known member. A return ticket
 -- points at the sale it returns (original_order_no, same store) by original_order_id.
+-- Incremental: a run rebuilds the tickets int_orders_touched lists.
+{{ config(**order_facts_incremental('pos_ticket', 'store_code, order_no')) }}
+
 with
 
-lines as (select * from {{ ref('int_order_lines__pos') }}),
+lines as (
+    select * from {{ ref('int_order_lines__pos') }}
+    where {{ touched_orders_only('pos_ticket', 'store_code, order_no') }}
+),
 id_map as (select * from {{ ref('int_member_id_map') }}),
-members as (select * from {{ ref('stg_crm__members') }}),
+member_keys as (select * from {{ ref('int_member_keys') }}),
 
 tickets as (
     select
@@ -24,23 +30,15 @@ tickets as (
     group by store_code, order_no
 ),
 
-member_by_mobile as (
-    select
-        members.mobile_hash,
-        min(id_map.member_id) as member_id
-    from members
-    inner join id_map on members.member_id = id_map.source_member_id
-    where members.mobile_hash is not null and not members.is_deleted
-    group by members.mobile_hash
-),
-
 orders as (
     select
         'pos:' || tickets.store_code || ':' || tickets.order_no as order_id,
         'pos' as channel,
         tickets.store_code,
+        tickets.order_no,
         coalesce(id_map.member_id, member_by_mobile.member_id) as member_id,
         tickets.source_member_id,
+        tickets.mobile_hash,
         tickets.ordered_at,
         cast(tickets.ordered_at as date) as order_date,
         tickets.order_type,
@@ -54,10 +52,11 @@ orders as (
         tickets.coupon_count
     from tickets
     left join id_map on tickets.source_member_id = id_map.source_member_id
-    left join member_by_mobile
+    left join member_keys as member_by_mobile
         on
             tickets.source_member_id is null
-            and tickets.mobile_hash = member_by_mobile.mobile_hash
+            and member_by_mobile.key_type = 'mobile'
+            and tickets.mobile_hash = member_by_mobile.key_hash
 )
 
 select * from orders

@@ -3,12 +3,15 @@
 -- date they took it to zero (returned_in_full_date) and is_purchase (metrics.md: a sale
 -- whose net paid amount after its own returns is above zero). A snapshot as of an earlier
 -- date asks is_purchase_as_of(), which ignores returns after that date.
+-- Incremental: a run rebuilds the orders int_orders_touched lists, from all their returns.
+{{ config(**order_facts_incremental('order', 'order_id')) }}
+
 with
 
 pos_orders as (select * from {{ ref('int_orders__pos') }}),
 miniapp_orders as (select * from {{ ref('int_orders__miniapp') }}),
 
-unioned as (
+all_orders as (
     select
         order_id,
         channel,
@@ -42,13 +45,20 @@ unioned as (
     from miniapp_orders
 ),
 
+unioned as (
+    select * from all_orders
+    where {{ touched_orders_only('order', 'order_id') }}
+),
+
 returns_per_day as (
     select
         original_order_id as order_id,
         order_date as returned_date,
         sum(gmv_amount) as returned_amount
-    from unioned
-    where original_order_id is not null
+    from all_orders
+    where
+        original_order_id is not null
+        and {{ touched_orders_only('order', 'original_order_id') }}
     group by original_order_id, order_date
 ),
 

@@ -1,7 +1,16 @@
+-- Incremental: a run rebuilds the lines of the orders int_orders_touched lists.
+{{ config(**order_facts_incremental('order_with_lines', 'order_id')) }}
+
 with
 
-pos_lines as (select * from {{ ref('int_order_lines__pos') }}),
-miniapp_lines as (select * from {{ ref('int_order_lines__miniapp') }}),
+pos_lines as (
+    select * from {{ ref('int_order_lines__pos') }}
+    where {{ touched_orders_only('pos_ticket', 'store_code, order_no') }}
+),
+miniapp_lines as (
+    select * from {{ ref('int_order_lines__miniapp') }}
+    where {{ touched_orders_only('miniapp_order', 'source_order_id') }}
+),
 
 unioned as (
     select

@@ -2,10 +2,19 @@
 -- orders (sales, and refunds as their own negative rows). GMV is the net paid amount.
 -- is_needs_review: the order's amount is an outlier, one of its POS lines was flagged for
 -- review, or the mini-program order was (meta.dq_row_flags says which rule).
+-- Incremental: a run rebuilds the orders int_orders_touched lists.
+{{ config(**order_facts_incremental('order', 'order_id')) }}
+
 with
 
-orders as (select * from {{ ref('int_orders_unioned') }}),
-pos_lines as (select * from {{ ref('int_order_lines__pos') }}),
+orders as (
+    select * from {{ ref('int_orders_unioned') }}
+    where {{ touched_orders_only('order', 'order_id') }}
+),
+pos_lines as (
+    select * from {{ ref('int_order_lines__pos') }}
+    where {{ touched_orders_only('pos_ticket', 'store_code, order_no') }}
+),
 flags as (select * from {{ ref('int_quality_flags') }}),
 
 review as (

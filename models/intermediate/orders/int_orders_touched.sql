@@ -1,0 +1,166 @@
+-- The orders an incremental run of the order facts rebuilds (macros/incremental.sql,
+-- DECISIONLOG "Incremental order facts"), one row per fact order_id: POS tickets also by
+-- (store_code, order_no), mini-program orders by their own order_id (source_order_id);
+-- sales whose returns or refunds changed by order_id alone. An order is touched when
+--   - a delivery loaded since the last finished marts build (var marts_watermark) holds
+--     one of its lines (POS) or a version of it (mini-program);
+--   - a Great Expectations flag of it, or of one of its lines, is new or gone since the
+--     validation run that build read (var marts_dq_run);
+--   - identity resolution now credits it to another member than its fact says;
+--   - one of its returns or refunds is touched (new or former original_order_id).
+-- A full build reads none of it: then it is empty.
+{%- set watermark = var('marts_watermark', none) %}
+
+{% if not incremental_facts_run() %}
+
+    select
+        cast(null as {{ dbt.type_string() }}) as order_id,
+        cast(null as {{ dbt.type_string() }}) as store_code,
+        cast(null as {{ dbt.type_string() }}) as order_no,
+        cast(null as {{ dbt.type_string() }}) as source_order_id
+    where 1 = 0
+
+{% else %}
+
+with
+
+pos_lines as (select * from {{ ref('stg_pos__order_lines') }}),
+miniapp_orders as (select * from {{ ref('stg_miniapp__orders') }}),
+all_flags as (select * from {{ source('meta', 'dq_row_flags') }}),
+current_flags as (select * from {{ ref('int_quality_flags') }}),
+id_map as (select * from {{ ref('int_member_id_map') }}),
+member_keys as (select * from {{ ref('int_member_keys') }}),
+pos_built as (select * from {{ built_before('int_orders__pos') }}),
+miniapp_built as (select * from {{ built_before('int_orders__miniapp') }}),
+
+flag_keys as (
+    select
+        dataset,
+        rule,
+        action,
+        record_key
+    from current_flags
+),
+
+built_flag_keys as (
+    select
+        dataset,
+        rule,
+        action,
+        record_key
+    from all_flags
+    where run_id = '{{ var("marts_dq_run", "") }}'
+),
+
+changed_flags as (
+    (select * from flag_keys except select * from built_flag_keys)
+    union
+    (select * from built_flag_keys except select * from flag_keys)
+),
+
+pos_tickets as (
+    select
+        store_code,
+        order_no
+    from pos_lines
+    where _loaded_at > cast('{{ watermark }}' as timestamp with time zone)
+    union
+    select
+        store_code,
+        order_no
+    from pos_lines
+    where {{ dq_record_key('pos_order_lines') }} in (
+        select record_key from changed_flags where dataset = 'pos_order_lines'
+    )
+    union
+    select
+        pos_built.store_code,
+        pos_built.order_no
+    from pos_built
+    left join id_map on pos_built.source_member_id = id_map.source_member_id
+    left join member_keys as by_mobile
+        on
+            pos_built.source_member_id is null
+            and by_mobile.key_type = 'mobile'
+            and pos_built.mobile_hash = by_mobile.key_hash
+    where coalesce(id_map.member_id, by_mobile.member_id) is distinct from pos_built.member_id
+),
+
+miniapp_order_ids as (
+    select order_id as source_order_id
+    from miniapp_orders
+    where _loaded_at > cast('{{ watermark }}' as timestamp with time zone)
+    union
+    select record_key as source_order_id
+    from changed_flags
+    where dataset = 'miniapp_orders'
+    union
+    select miniapp_built.source_order_id
+    from miniapp_built
+    left join id_map on miniapp_built.source_member_id = id_map.source_member_id
+    left join member_keys as by_unionid
+        on by_unionid.key_type = 'unionid' and miniapp_built.unionid_hash = by_unionid.key_hash
+    left join member_keys as by_openid
+        on by_openid.key_type = 'openid' and miniapp_built.openid_hash = by_openid.key_hash
+    where
+        coalesce(id_map.member_id, by_unionid.member_id, by_openid.member_id)
+        is distinct from miniapp_built.member_id
+),
+
+line_orders as (
+    select
+        'pos:' || store_code || ':' || order_no as order_id,
+        store_code,
+        order_no,
+        cast(null as {{ dbt.type_string() }}) as source_order_id
+    from pos_tickets
+    union all
+    select
+        'mp:' || source_order_id as order_id,
+        null as store_code,
+        null as order_no,
+        source_order_id
+    from miniapp_order_ids
+    union all
+    select
+        'mp:' || source_order_id || ':refund' as order_id,
+        null as store_code,
+        null as order_no,
+        source_order_id
+    from miniapp_order_ids
+),
+
+-- orders touched as a whole: the sale a touched return points at now, or did, and orders
+-- whose order-level flags changed
+orders_alone as (
+    select 'pos:' || pos_lines.store_code || ':' || pos_lines.original_order_no as order_id
+    from pos_lines
+    inner join pos_tickets
+        on pos_lines.store_code = pos_tickets.store_code and pos_lines.order_no = pos_tickets.order_no
+    where pos_lines.order_type = 'return' and pos_lines.original_order_no is not null
+    union
+    select pos_built.original_order_id as order_id
+    from pos_built
+    inner join pos_tickets
+        on pos_built.store_code = pos_tickets.store_code and pos_built.order_no = pos_tickets.order_no
+    where pos_built.original_order_id is not null
+    union
+    select record_key as order_id
+    from changed_flags
+    where dataset = 'order_amounts'
+),
+
+touched as (
+    select * from line_orders
+    union all
+    select
+        order_id,
+        null as store_code,
+        null as order_no,
+        null as source_order_id
+    from orders_alone
+)
+
+select * from touched
+
+{% endif %}
