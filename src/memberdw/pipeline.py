@@ -50,11 +50,14 @@ def land(source: str, landing_root: str | Path, warehouse_dir: str | Path,
 
 def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
               clv_calibration_end: str | None = None, full_refresh: bool = False,
-              extra_vars: dict | None = None) -> None:
-    """``dbt build`` the selected models (and their tests) into the working warehouse; the
-    dates given set the dbt vars as_of_date and clv_calibration_end, ``extra_vars`` others;
-    ``full_refresh`` rebuilds incremental models from everything (memberdw.incremental
-    says when)."""
+              extra_vars: dict | None = None, command: str = "build") -> None:
+    """``dbt build`` the selected models (and their data tests) into the working warehouse;
+    the dates given set the dbt vars as_of_date and clv_calibration_end, ``extra_vars``
+    others; ``full_refresh`` rebuilds incremental models from everything
+    (memberdw.incremental says when). dbt's unit tests check the models' logic on made-up
+    rows, not the data: a build leaves them out, as dbt advises for production runs, and
+    the test suite runs them (``command="test"``, select ``test_type:unit``;
+    tests/test_dbt_unit_tests.py)."""
     from dbt.cli.main import dbtRunner
 
     from memberdw import progress
@@ -64,12 +67,14 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
     resources = warehouse.resources(warehouse_dir)  # profiles.yml reads them
     os.environ[warehouse.MEMORY_LIMIT_VARIABLE] = resources["memory_limit"]
     os.environ[warehouse.THREADS_VARIABLE] = resources["threads"]
-    args = ["build", "--select", select, "--project-dir", str(DBT_PROJECT_DIR),
+    args = [command, "--select", select, "--project-dir", str(DBT_PROJECT_DIR),
             "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(warehouse_dir / DBT_TARGET),
             "--log-path", str(warehouse_dir / "dbt" / "logs"), "--no-use-colors", "--quiet"]
     if full_refresh:
         args.append("--full-refresh")
+    if command == "build":
+        args += ["--exclude-resource-type", "unit_test"]
     run_vars = {name: str(value) for name, value in
                 (("as_of_date", as_of), ("clv_calibration_end", clv_calibration_end)) if value}
     run_vars.update(extra_vars or {})
@@ -84,7 +89,7 @@ def transform(warehouse_dir: str | Path, select: str, as_of: str | None = None,
         for node in getattr(result.result, "results", None) or []:
             if str(node.status) in ("error", "fail"):
                 failed.append(f"{node.node.name}: {node.message}")
-        raise PipelineError("dbt build failed: " + ("; ".join(failed) or str(result.exception)))
+        raise PipelineError(f"dbt {command} failed: " + ("; ".join(failed) or str(result.exception)))
 
 
 class PublishRefused(PipelineError):
