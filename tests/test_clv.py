@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -335,3 +336,81 @@ def test_parameters_are_recovered_from_drawn_purchases():
               **{k: getattr(gamma_gamma, k) for k in TRUE_GAMMA_GAMMA}}
     for name, true in {**TRUE_BGNBD, **TRUE_GAMMA_GAMMA}.items():
         assert fitted[name] == pytest.approx(true, rel=TOLERANCE[name]), name
+
+
+# --- expected purchases over the whole parameter range ------------------------------------
+
+def _eq_10_in_60_digits(fit, t, x, t_x, T):
+    """Eq. 10 as printed, ₂F₁ summed by its series (positive terms for these parameters) in
+    60-digit decimal arithmetic, where its cancellation costs nothing that matters: an oracle
+    independent of the library's series and of scipy."""
+    r, alpha, a, b, t, x, t_x, T = (Decimal(repr(float(v))) for v in (
+        fit.r, fit.alpha, fit.a, fit.b, t, x, t_x, T))
+    with localcontext() as ctx:
+        ctx.prec = 60
+        z = t / (alpha + T + t)
+        big_a, big_b, c = r + x, b + x, a + b + x - 1
+        term = total = Decimal(1)
+        k = 0
+        while True:
+            ratio = (big_a + k) * (big_b + k) / ((c + k) * (k + 1)) * z
+            term *= ratio
+            total += term
+            k += 1
+            if ratio < 1 and term < total * Decimal("1e-40"):
+                break
+        bracket = 1 - ((alpha + T) / (alpha + T + t)) ** big_a * total
+        alive = 1 if x == 0 else 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** big_a)
+        return float(c / (a - 1) * bracket * alive)
+
+
+BENCH_1M = clv.BgNbdFit(0.918491, 14.795527, 1092.418863, 130903.282432, 0.0, 0)
+GRID_FITS = [  # ordinary fits, the 1M-member bench's, and beyond it towards the NBD limit
+    FIT, clv.BgNbdFit(2.0, 1.0, 0.5, 20.0, 0.0, 0), clv.BgNbdFit(0.2, 50.0, 5.0, 1.0, 0.0, 0),
+    clv.BgNbdFit(1.0, 5.0, 1.0000001, 3.0, 0.0, 0), BENCH_1M,
+    clv.BgNbdFit(1.0, 5.0, 1e4, 1e7, 0.0, 0), clv.BgNbdFit(0.5, 20.0, 3e5, 1e8, 0.0, 0),
+]
+
+
+@pytest.mark.parametrize("fit", GRID_FITS, ids=lambda f: f"a={f.a:g},b={f.b:g}")
+def test_expected_purchases_against_a_60_digit_eq_10(fit):
+    worst = 0.0
+    for x, T in ((0, 0), (0, 100), (1, 30), (5, 100), (12, 90), (50, 400)):
+        for t in (1, 30, 365):
+            t_x = 0 if x == 0 else 0.7 * T
+            got = clv.expected_purchases(fit, t, x, t_x, T)
+            want = _eq_10_in_60_digits(fit, t, x, t_x, T)
+            assert np.isfinite(got) and want > 0
+            worst = max(worst, abs(got / want - 1))
+    assert worst < 1e-8
+
+
+def test_the_1m_member_fit_gives_finite_values_below_the_nbd_limit():
+    # a ≈ 1,092, b ≈ 130,903: scipy's hyp2f1 overflowed for every member. E[Y(t)] given
+    # alive is E[min(N, J)] ≤ E[N] = (r+x)·t/(α+T), the NBD's; with p ~ Beta(a, b+x) this
+    # narrow it is close to p's mean plugged in: E[(1 − (1 + p·t/(α+T))^−(r+x)) / p].
+    x = np.arange(0.0, 51.0)
+    T = np.maximum(x, 1.0) * 4.0
+    t_x = np.where(x > 0, 0.9 * T, 0.0)
+    fit = BENCH_1M
+    for t in (1.0, 30.0, 365.0):
+        got = clv.expected_purchases(fit, t, x, t_x, T)
+        alive = clv.p_alive(fit, x, t_x, T)
+        nbd = (fit.r + x) * t / (fit.alpha + T) * alive
+        assert np.isfinite(got).all() and (got > 0).all() and (got < nbd).all()
+        p = fit.a / (fit.a + fit.b + x)
+        plugged = -np.expm1(-(fit.r + x) * np.log1p(p * t / (fit.alpha + T))) / p * alive
+        np.testing.assert_allclose(got, plugged, rtol=2e-3)
+    # ... and towards the limit itself (a, b → ∞, a/b → 0) it is the NBD's.
+    limit = clv.BgNbdFit(fit.r, fit.alpha, 1e3, 1e12, 0.0, 0)
+    got = clv.expected_purchases(limit, 365.0, x, t_x, T)
+    nbd = (fit.r + x) * 365.0 / (fit.alpha + T) * clv.p_alive(limit, x, t_x, T)
+    np.testing.assert_allclose(got, nbd, rtol=1e-6)
+
+
+def test_expected_purchases_of_an_underflowing_nb_start_and_bad_inputs():
+    # (1 − z)^(r+x) = P(N = 0) is about e^−1400 here; the series carries it scaled.
+    got = clv.expected_purchases(FIT, 3650, 2000, 2900, 3000)
+    assert got == pytest.approx(_eq_10_in_60_digits(FIT, 3650, 2000, 2900, 3000), rel=1e-9)
+    bad = clv.expected_purchases(FIT, [30, np.nan, -1, np.inf], 2, 10, 20)
+    assert np.isfinite(bad[0]) and np.isnan(bad[1:]).all()

@@ -163,9 +163,10 @@ def test_too_little_history_is_said_not_fitted():
         clv_tables.fit_row(triples, spends, late)
 
 
-def test_a_fit_whose_expected_purchases_overflow_leaves_clv_null():
+def test_the_1m_member_fit_scores_every_member():
     # the fit at 1M members x 100 days: dropout p ~ Beta(1092, 130903); scipy's hyp2f1
-    # overflows for a year's horizon, so expected purchases came out -inf for everyone
+    # overflowed for a year's horizon (expected purchases -inf for everyone, so they were
+    # left NULL); the series evaluation gives every member a finite CLV
     fitted = pd.DataFrame([{
         "fit_status": "fitted", "horizon_days": 365, "bgnbd_r": 0.918491,
         "bgnbd_alpha": 14.795527, "bgnbd_a": 1092.418863, "bgnbd_b": 130903.282432,
@@ -174,12 +175,30 @@ def test_a_fit_whose_expected_purchases_overflow_leaves_clv_null():
     summary = pd.DataFrame({"member_id": ["A", "B"], "frequency": [12, 0],
                             "recency_days": [80, 0], "tenure_days": [90, 10],
                             "monetary_value": [965.98, 0.0]})
-    bgnbd = clv.BgNbdFit(0.918491, 14.795527, 1092.418863, 130903.282432, 0, 0)
-    raw = clv.expected_purchases(bgnbd, 365, summary["frequency"], summary["recency_days"],
-                                 summary["tenure_days"])
-    assert not np.isfinite(raw).all()  # the case this test is about
     scores = clv_tables.member_scores(summary, fitted)
+    purchases = scores["expected_purchases"].to_numpy()
+    assert np.isfinite(scores[["expected_purchases", "clv_amount"]].to_numpy()).all()
+    # between 0 and the NBD's (r+x)·t/(α+T) · P(alive), which no dropout would give
+    nbd = ((0.918491 + summary["frequency"]) * 365 / (14.795527 + summary["tenure_days"])
+           * scores["p_alive"]).to_numpy()
+    assert ((purchases > 0) & (purchases < nbd)).all()
+    order_value = scores["expected_order_value_amount"].to_numpy()
+    assert np.allclose(scores["clv_amount"], purchases * order_value)
+
+
+def test_members_whose_expected_purchases_cannot_be_evaluated_get_null_clv(caplog):
+    # the fallback that remains: an input clv.expected_purchases cannot use (here an
+    # infinite tenure) gives NaN, which member_scores keeps NULL and logs
+    fitted = pd.DataFrame([{
+        "fit_status": "fitted", "horizon_days": 365, "bgnbd_r": 0.243, "bgnbd_alpha": 30.9,
+        "bgnbd_a": 0.793, "bgnbd_b": 2.426, "log_likelihood": 0.0, "member_count": 2,
+        "gg_p": 6.0, "gg_q": 4.0, "gg_v": 15.0, "gg_log_likelihood": 0.0}])
+    summary = pd.DataFrame({"member_id": ["A", "B"], "frequency": [2, 0],
+                            "recency_days": [50, 0], "tenure_days": [90, np.inf],
+                            "monetary_value": [40.0, 0.0]})
+    with caplog.at_level("WARNING"):
+        scores = clv_tables.member_scores(summary, fitted)
     assert not np.isinf(scores[["expected_purchases", "clv_amount"]].to_numpy()).any()
-    unstable = ~np.isfinite(raw)
-    assert scores["clv_amount"][unstable].isna().all()
-    assert np.allclose(scores["expected_purchases"][~unstable], raw[~unstable])
+    assert np.isfinite(scores.loc[0, ["expected_purchases", "clv_amount"]].astype(float)).all()
+    assert scores.loc[1, ["expected_purchases", "clv_amount"]].isna().all()
+    assert "not computable for 1 of 2 members" in caplog.text

@@ -25,10 +25,20 @@ given their history (eq. 10; z = t / (α+T+t)):
                            · [1 − ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x; a+b+x−1; z)]
                            · P(alive | x, t_x, T)
 
-E[X(t)] is E[Y(t) | 0, 0, 0]. Euler's transformation ₂F₁(A, B; C; z) = (1−z)^(C−A−B)
-₂F₁(C−A, C−B; C; z) turns the bracket into 1 − (1−z)^(a−1) · ₂F₁(a−1, a+b−1−r; a+b+x−1; z),
-which stays finite for large x and T (the untransformed ₂F₁ grows like (1−z)^-(r+x+1−a)
-while the power in front of it underflows).
+E[X(t)] is E[Y(t) | 0, 0, 0]. Eq. 10 is not evaluated through ₂F₁ (see
+_expected_purchases_if_alive): as printed it cancels catastrophically and scipy's hyp2f1
+overflows once a and b are in the thousands (a fit at 1M members gave a ≈ 1,092,
+b ≈ 130,903), and its Euler and Pfaff transforms fail in other parts of the range. Instead,
+with q = 1−z, N ~ NB(r+x, q) (the purchases an alive member would make in the t days,
+P(N=n) = (r+x)_n/n! · q^(r+x) z^n) and J the purchase after which they drop out
+(P(J ≥ n) = D(n) = (b+x)_(n−1)/(a+b+x)_(n−1), p ~ Beta(a, b+x) being the dropout posterior
+of an alive member), Y(t) given alive is min(N, J), so
+
+    E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) · Σ_{n≥1} P(N = n) · Σ_{m=1..n} D(m),
+
+a series of positive terms: no cancellation, no (a−1) to divide by, nothing to overflow.
+Term by term it is eq. 10 (expand q^(r+x) ₂F₁'s series and sum by parts). As a, b grow with
+a/b → 0, D(m) → 1 and E[Y(t)] tends to the NBD's (r+x)·t/(α+T) · P(alive), its upper bound.
 
 Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV"; Fader & Hardie 2013, "The Gamma-Gamma
 model of monetary value"): a member's purchase-day spends are Gamma(p, ν), ν ~ Gamma(q, v)
@@ -58,7 +68,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln
 
 # Fewer members with a repeat purchase than this leave a, b (and GG's p, q, v) unidentified.
 MIN_REPEAT_MEMBERS = 100
@@ -70,8 +80,11 @@ LOG_BOUND = 12.0
 LOG_BOUND_MARGIN = 1e-3
 # Largest per-member gradient (in log-parameters) accepted when L-BFGS-B stops otherwise.
 GRADIENT_TOLERANCE = 1e-5
-# |a − 1| below this is moved to it in eq. 9/10, whose (a−1) factors cancel in the limit.
-A_NEAR_ONE = 1e-7
+# The series of expected_purchases stops once a bound on its remaining terms is below
+# SERIES_TOLERANCE of its sum; a row still short of that after SERIES_MAX_TERMS terms gets
+# NaN: only when t/(α+T) is above about 2,000 (a year's horizon and α+T under 0.18 days).
+SERIES_TOLERANCE = 1e-15
+SERIES_MAX_TERMS = 100_000
 
 
 class InsufficientHistory(ValueError):
@@ -286,26 +299,74 @@ def p_alive(fit: BgNbdFit, x, t_x, T) -> np.ndarray:
 
 
 def expected_purchases(fit: BgNbdFit, t, x, t_x, T) -> np.ndarray:
-    """E[Y(t) | x, t_x, T], expected purchase days in the t days after T (eq. 10):
-
-    (a+b+x−1)/(a−1) · [1 − (1−z)^(a−1) · ₂F₁(a−1, a+b−1−r; a+b+x−1; z)] · P(alive),
-    z = t/(α+T+t) (the Euler-transformed form, see the module docstring); arrays broadcast.
-    """
+    """E[Y(t) | x, t_x, T], expected purchase days in the t days after T (eq. 10), arrays
+    broadcast: P(alive | x, t_x, T) times the expectation given alive, which depends on
+    (x, z = t/(α+T+t)) only and is summed once per distinct pair (see the module docstring).
+    NaN where an input is NaN or infinite, or t < 0."""
     t, x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype="float64")
                                          for v in (t, x, t_x, T)))
-    r, alpha, a, b = fit.r, fit.alpha, fit.a, fit.b
-    a_less_1 = a - 1 if abs(a - 1) >= A_NEAR_ONE else np.copysign(A_NEAR_ONE, a - 1)
-    z = t / (alpha + T + t)
-    c = a + b + x - 1
-    log_tail = a_less_1 * np.log1p(-z) + np.log(hyp2f1(a_less_1, a + b - 1 - r, c, z))
-    return c / a_less_1 * -np.expm1(log_tail) * p_alive(fit, x, t_x, T)
+    out = np.full(t.shape, np.nan)
+    ok = np.isfinite(t) & np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T) & (t >= 0)
+    if not ok.any():
+        return out
+    x_ok, z = x[ok], t[ok] / (fit.alpha + T[ok] + t[ok])
+    x_code, x_values = pd.factorize(x_ok)
+    z_code, z_values = pd.factorize(z)
+    pair, pairs = pd.factorize(x_code * np.int64(len(z_values)) + z_code)
+    if_alive = _expected_purchases_if_alive(fit, x_values[pairs // len(z_values)],
+                                            z_values[pairs % len(z_values)])
+    out[ok] = if_alive[pair] * p_alive(fit, x_ok, t_x[ok], T[ok])
+    return out
+
+
+def _expected_purchases_if_alive(fit: BgNbdFit, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """E[min(N, J)] = Σ_{n≥1} P(N = n) · S(n), S(n) = Σ_{m=1..n} D(m), per (x, z) row:
+    N ~ NB(r+x, 1−z), P(J ≥ m) = D(m) = (b+x)_(m−1)/(a+b+x)_(m−1) (module docstring).
+
+    Every factor is built by its ratio from the one before, so a term costs a few flops and
+    all terms are positive. After term n the rest is at most
+    P(N=n) · [S(n) ρ/(1−ρ) + D(n+1) ρ/(1−ρ)²], ρ = max(z, (r+x+n)/(n+1) · z) bounding the
+    ratios of the later P(N=·) and D(·) decreasing; a row stops when that is below
+    SERIES_TOLERANCE of its sum (after about (r+x)·t/(α+T) terms, the mean of N, plus its
+    tail). P(N=n) is carried divided by exp(log_scale), which starts at log P(N=0) and is
+    raised whenever the carried value grows large, so P(N=0) = (1−z)^(r+x) may underflow."""
+    k, b_x = fit.r + x, fit.b + x
+    log_scale = k * np.log1p(-z)                 # log P(N=0)
+    pmf = np.ones_like(z)                        # P(N=n) / exp(log_scale)
+    s = np.zeros_like(z)                         # S(n)
+    d = np.ones_like(z)                          # D(n+1)
+    total = np.zeros_like(z)                     # Σ_{m≤n} P(N=m) S(m) / exp(log_scale)
+    out = np.full(z.shape, np.nan)
+    rows = np.arange(len(z))
+    for n in range(1, SERIES_MAX_TERMS + 1):
+        if not len(rows):
+            break
+        pmf *= (k + (n - 1)) / n * z
+        s += d
+        d *= (b_x + (n - 1)) / (fit.a + b_x + (n - 1))
+        total += pmf * s
+        rho = np.maximum(z, (k + n) / (n + 1) * z)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rest = pmf * rho / (1 - rho) * (s + d / (1 - rho))
+        done = (rho < 1) & (rest <= SERIES_TOLERANCE * total)
+        if done.any():
+            out[rows[done]] = total[done] * np.exp(log_scale[done])
+            keep = ~done
+            rows, k, b_x, z, log_scale, pmf, s, d, total = (
+                v[keep] for v in (rows, k, b_x, z, log_scale, pmf, s, d, total))
+        big = pmf > 2.0 ** 500
+        if big.any():
+            pmf[big] *= 2.0 ** -500
+            total[big] *= 2.0 ** -500
+            log_scale[big] += 500 * np.log(2.0)
+    return out
 
 
 def expected_repeat_purchases_unconditional(fit: BgNbdFit, t) -> np.ndarray:
     """E[X(t)], expected repeat purchase days in (0, t] of a member first buying at 0 (eq. 9):
 
-    (a+b−1)/(a−1) · [1 − (α/(α+t))^r · ₂F₁(r, b; a+b−1; t/(α+t))] = E[Y(t) | 0, 0, 0].
-    """
+    (a+b−1)/(a−1) · [1 − (α/(α+t))^r · ₂F₁(r, b; a+b−1; t/(α+t))] = E[Y(t) | 0, 0, 0],
+    evaluated as that (by the series of expected_purchases)."""
     return expected_purchases(fit, t, 0.0, 0.0, 0.0)
 
 

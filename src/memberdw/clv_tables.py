@@ -115,9 +115,10 @@ def member_scores(summary: pd.DataFrame, fit: pd.DataFrame) -> pd.DataFrame:
     x, t_x, T, spend = _columns(summary, "frequency", "recency_days", "tenure_days",
                                 "monetary_value")
     purchases = clv.expected_purchases(bgnbd, f.horizon_days, x, t_x, T)
-    # scipy's hyp2f1 overflows for some fits (a dropout Beta with a and b in the thousands,
-    # seen at 1M members): those members' expected purchases and CLV stay NULL, never
-    # infinite, and the log says how many (a stable evaluation is still to come)
+    # clv.expected_purchases is finite for every fit (its series replaced scipy's hyp2f1,
+    # which overflowed at 1M members); NaN is left only for a NaN or infinite input or a
+    # series still unconverged after clv.SERIES_MAX_TERMS terms. Such members' expected
+    # purchases and CLV stay NULL, never infinite, and the log says how many.
     unstable = ~np.isfinite(purchases)
     if unstable.any():
         log.warning("CLV: expected purchases not computable for %d of %d members (r=%.4g,"
