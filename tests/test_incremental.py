@@ -21,7 +21,8 @@ RUN_COLUMNS = {"_loaded_at", "_load_id", "load_id", "run_id", "published_at", "b
                "published_run_id", "recorded_at", "validated_at", "flagged_at"}
 # one row per erasure pass that changed something: a history of runs, not of the data; the
 # orders an incremental run rebuilt (empty on a full build)
-RUN_TABLES = {"mart_erasure_log", "int_orders_touched"}
+RUN_TABLES = {"mart_erasure_log", "int_orders_touched", "int_quality_flags_changed",
+              "int_rfm_snapshots_touched"}
 
 
 def ok(run):
@@ -144,6 +145,35 @@ def test_incremental_equals_a_full_build(built, file, schemas):
     finally:
         con.close()
     assert differing == {}
+
+
+def test_a_run_with_nothing_new_rebuilds_only_the_current_snapshot(built):
+    base, *_ = built
+    shutil.copy(base / "inc" / "marts.duckdb", base / "marts_before.duckdb")
+    ok(memberdw_run(base / "landing", base / "inc", "--rebuild"))  # not skipped: built again
+    assert build_state(base / "inc", "marts") == (None,)
+    con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
+    try:
+        touched = con.execute("select count(*) from intermediate.int_orders_touched").fetchone()
+        snapshots = con.execute("select d.is_current from intermediate.int_rfm_snapshots_touched"
+                                " join intermediate.int_rfm_snapshot_dates d using (as_of_date)"
+                                ).fetchall()
+        (all_snapshots,) = con.execute("select count(*) from intermediate.int_rfm_snapshot_dates"
+                                       ).fetchone()
+    finally:
+        con.close()
+    assert touched == (0,)
+    assert snapshots == [(True,)] and all_snapshots > 1
+    con = duckdb.connect()
+    con.execute(f"attach '{base / 'inc' / 'marts.duckdb'}' as inc (read_only)")
+    con.execute(f"attach '{base / 'marts_before.duckdb'}' as full_build (read_only)")
+    try:
+        con.execute("use inc")
+        differing = {t: d for s, t in _tables(con, ("main",)) if t not in RUN_TABLES
+                     and (d := _differences(con, s, t)) != (0, 0)}
+    finally:
+        con.close()
+    assert differing == {}  # the same marts as before the run
 
 
 def test_full_refresh_when_asked(built):

@@ -47,6 +47,12 @@
     {{ return(var('marts_watermark', none) is not none and not flags.FULL_REFRESH) }}
 {%- endmacro %}
 
+{% macro require_marts_position() -%}
+    {%- if not incremental_facts_run() -%}
+        {{ exceptions.raise_compiler_error(this.identifier ~ " is built incrementally from the position of the last marts build (vars marts_watermark and marts_dq_run, which memberdw's build_marts task passes); run it with --full-refresh otherwise") }}
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro order_facts_incremental(level, key) -%}
     {%- if target.type == 'spark' -%}
         {{ return({'materialized': 'table'}) }}
@@ -69,9 +75,7 @@
     rebuilds; true on a full build. -#}
 {% macro touched_orders_only(level, key) -%}
     {%- if is_incremental() -%}
-        {%- if not incremental_facts_run() -%}
-            {{ exceptions.raise_compiler_error(this.identifier ~ " is built incrementally from the position of the last marts build (vars marts_watermark and marts_dq_run, which memberdw's build_marts task passes); run it with --full-refresh otherwise") }}
-        {%- endif -%}
+        {%- do require_marts_position() -%}
         {%- set columns = {
             'pos_ticket': ('store_code, order_no', 'store_code is not null'),
             'miniapp_order': ('source_order_id', 'source_order_id is not null'),
@@ -99,4 +103,38 @@
         {{ exceptions.raise_compiler_error(model_name ~ " is not built: the order facts must be built in full (--full-refresh)") }}
     {%- endif -%}
     {{ return(relation) }}
+{%- endmacro %}
+
+{#- int_member_rfm by snapshot: each run deletes the snapshots it recomputes
+    (int_rfm_snapshots_touched) and those int_rfm_snapshot_dates no longer lists, and
+    appends the recomputed ones. -#}
+{% macro rfm_snapshots_incremental() -%}
+    {%- if target.type == 'spark' -%}
+        {{ return({'materialized': 'table'}) }}
+    {%- endif -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'append',
+        'on_schema_change': 'fail',
+        'pre_hook': "{{ delete_touched_snapshots() }}",
+    }) }}
+{%- endmacro %}
+
+{% macro delete_touched_snapshots() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            {{ touched_snapshots_only('as_of_date') }}
+            or as_of_date not in (select as_of_date from {{ ref('int_rfm_snapshot_dates') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro touched_snapshots_only(column) -%}
+    {%- if is_incremental() -%}
+        {%- do require_marts_position() -%}
+        {{ column }} in (select as_of_date from {{ ref('int_rfm_snapshots_touched') }})
+    {%- else -%}
+        {%- do ref('int_rfm_snapshots_touched') -%}
+        true
+    {%- endif -%}
 {%- endmacro %}

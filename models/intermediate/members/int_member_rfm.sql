@@ -5,11 +5,18 @@
 -- purchase to D; F = purchases and M = net paid amount of every order (returns and refunds
 -- subtract) in the rfm_window_days ending on and including D.
 -- Scores 1-5 by quintile of percent rank, so tied members share a score (5 best).
+-- Incremental: a snapshot, once computed, stays until a change reaches it; a run computes
+-- the snapshots int_rfm_snapshots_touched lists and drops those no longer wanted.
+{{ config(**rfm_snapshots_incremental()) }}
+
 with
 
 orders as (select * from {{ ref('int_orders_unioned') }}),
 members as (select * from {{ ref('int_members_resolved') }}),
-snapshot_dates as (select * from {{ ref('int_rfm_snapshot_dates') }}),
+snapshot_dates as (
+    select * from {{ ref('int_rfm_snapshot_dates') }}
+    where {{ touched_snapshots_only('as_of_date') }}
+),
 
 member_orders as (
     select

@@ -5,9 +5,10 @@
 --   - a delivery loaded since the last finished marts build (var marts_watermark) holds
 --     one of its lines (POS) or a version of it (mini-program);
 --   - a Great Expectations flag of it, or of one of its lines, is new or gone since the
---     validation run that build read (var marts_dq_run);
+--     validation run that build read (int_quality_flags_changed);
 --   - identity resolution now credits it to another member than its fact says;
 --   - one of its returns or refunds is touched (new or former original_order_id).
+-- built_order_date: the order's date as the facts had it (int_rfm_snapshots_touched).
 -- A full build reads none of it: then it is empty.
 {%- set watermark = var('marts_watermark', none) %}
 
@@ -17,7 +18,8 @@
         cast(null as {{ dbt.type_string() }}) as order_id,
         cast(null as {{ dbt.type_string() }}) as store_code,
         cast(null as {{ dbt.type_string() }}) as order_no,
-        cast(null as {{ dbt.type_string() }}) as source_order_id
+        cast(null as {{ dbt.type_string() }}) as source_order_id,
+        cast(null as date) as built_order_date
     where 1 = 0
 
 {% else %}
@@ -26,37 +28,12 @@ with
 
 pos_lines as (select * from {{ ref('stg_pos__order_lines') }}),
 miniapp_orders as (select * from {{ ref('stg_miniapp__orders') }}),
-all_flags as (select * from {{ source('meta', 'dq_row_flags') }}),
-current_flags as (select * from {{ ref('int_quality_flags') }}),
+changed_flags as (select * from {{ ref('int_quality_flags_changed') }}),
 id_map as (select * from {{ ref('int_member_id_map') }}),
 member_keys as (select * from {{ ref('int_member_keys') }}),
 pos_built as (select * from {{ built_before('int_orders__pos') }}),
 miniapp_built as (select * from {{ built_before('int_orders__miniapp') }}),
-
-flag_keys as (
-    select
-        dataset,
-        rule,
-        action,
-        record_key
-    from current_flags
-),
-
-built_flag_keys as (
-    select
-        dataset,
-        rule,
-        action,
-        record_key
-    from all_flags
-    where run_id = '{{ var("marts_dq_run", "") }}'
-),
-
-changed_flags as (
-    (select * from flag_keys except select * from built_flag_keys)
-    union
-    (select * from built_flag_keys except select * from flag_keys)
-),
+orders_built as (select * from {{ built_before('int_orders_unioned') }}),
 
 pos_tickets as (
     select
@@ -159,8 +136,16 @@ touched as (
         null as order_no,
         null as source_order_id
     from orders_alone
+),
+
+final as (
+    select
+        touched.*,
+        orders_built.order_date as built_order_date
+    from touched
+    left join orders_built on touched.order_id = orders_built.order_id
 )
 
-select * from touched
+select * from final
 
 {% endif %}
