@@ -54,6 +54,12 @@
 {%- endmacro %}
 
 {% macro order_facts_incremental(level, key) -%}
+    {{ return(append_after_delete("{{ delete_touched_orders('" ~ level ~ "', '" ~ key ~ "') }}")) }}
+{%- endmacro %}
+
+{#- The config of a model that deletes what it rebuilds (`delete_hook`) and appends it
+    rebuilt; on Spark a table (memberdw.spark_build always builds from the whole raw zone). -#}
+{% macro append_after_delete(delete_hook) -%}
     {%- if target.type == 'spark' -%}
         {{ return({'materialized': 'table'}) }}
     {%- endif -%}
@@ -61,7 +67,7 @@
         'materialized': 'incremental',
         'incremental_strategy': 'append',
         'on_schema_change': 'fail',
-        'pre_hook': "{{ delete_touched_orders('" ~ level ~ "', '" ~ key ~ "') }}",
+        'pre_hook': delete_hook,
     }) }}
 {%- endmacro %}
 
@@ -109,15 +115,7 @@
     (int_rfm_snapshots_touched) and those int_rfm_snapshot_dates no longer lists, and
     appends the recomputed ones. -#}
 {% macro rfm_snapshots_incremental() -%}
-    {%- if target.type == 'spark' -%}
-        {{ return({'materialized': 'table'}) }}
-    {%- endif -%}
-    {{ return({
-        'materialized': 'incremental',
-        'incremental_strategy': 'append',
-        'on_schema_change': 'fail',
-        'pre_hook': "{{ delete_touched_snapshots() }}",
-    }) }}
+    {{ return(append_after_delete("{{ delete_touched_snapshots() }}")) }}
 {%- endmacro %}
 
 {% macro delete_touched_snapshots() -%}

@@ -16,8 +16,6 @@ lines as (
     select * from {{ ref('int_order_lines__miniapp') }}
     where {{ touched_orders_only('miniapp_order', 'source_order_id') }}
 ),
-id_map as (select * from {{ ref('int_member_id_map') }}),
-member_keys as (select * from {{ ref('int_member_keys') }}),
 
 line_totals as (
     select
@@ -38,16 +36,11 @@ paid_orders as (
         orders.updated_at,
         orders.status,
         orders.total_paid_amount,
-        coalesce(id_map.member_id, member_by_unionid.member_id, member_by_openid.member_id)
-            as member_id,
+        {{ credited_member_id('miniapp') }} as member_id,
         coalesce(orders.paid_at, orders.created_at) as ordered_at,
         coalesce({{ json_array_size('orders.coupon_codes') }}, 0) as coupon_count
     from orders
-    left join id_map on orders.member_id = id_map.source_member_id
-    left join member_keys as member_by_unionid
-        on member_by_unionid.key_type = 'unionid' and orders.unionid_hash = member_by_unionid.key_hash
-    left join member_keys as member_by_openid
-        on member_by_openid.key_type = 'openid' and orders.openid_hash = member_by_openid.key_hash
+    {{ credited_member_joins('miniapp', 'orders', card='member_id') }}
     where
         orders.status in ('paid', 'shipped', 'completed', 'refunded')
         and {{ dq_record_key('miniapp_orders') }} not in (

@@ -10,8 +10,6 @@ lines as (
     select * from {{ ref('int_order_lines__pos') }}
     where {{ touched_orders_only('pos_ticket', 'store_code, order_no') }}
 ),
-id_map as (select * from {{ ref('int_member_id_map') }}),
-member_keys as (select * from {{ ref('int_member_keys') }}),
 
 tickets as (
     select
@@ -36,7 +34,7 @@ orders as (
         'pos' as channel,
         tickets.store_code,
         tickets.order_no,
-        coalesce(id_map.member_id, member_by_mobile.member_id) as member_id,
+        {{ credited_member_id('pos') }} as member_id,
         tickets.source_member_id,
         tickets.mobile_hash,
         tickets.ordered_at,
@@ -51,12 +49,7 @@ orders as (
         tickets.discount_amount,
         tickets.coupon_count
     from tickets
-    left join id_map on tickets.source_member_id = id_map.source_member_id
-    left join member_keys as member_by_mobile
-        on
-            tickets.source_member_id is null
-            and member_by_mobile.key_type = 'mobile'
-            and tickets.mobile_hash = member_by_mobile.key_hash
+    {{ credited_member_joins('pos', 'tickets') }}
 )
 
 select * from orders

@@ -29,8 +29,6 @@ with
 pos_lines as (select * from {{ ref('stg_pos__order_lines') }}),
 miniapp_orders as (select * from {{ ref('stg_miniapp__orders') }}),
 changed_flags as (select * from {{ ref('int_quality_flags_changed') }}),
-id_map as (select * from {{ ref('int_member_id_map') }}),
-member_keys as (select * from {{ ref('int_member_keys') }}),
 pos_built as (select * from {{ built_before('int_orders__pos') }}),
 miniapp_built as (select * from {{ built_before('int_orders__miniapp') }}),
 orders_built as (select * from {{ built_before('int_orders_unioned') }}),
@@ -54,13 +52,8 @@ pos_tickets as (
         pos_built.store_code,
         pos_built.order_no
     from pos_built
-    left join id_map on pos_built.source_member_id = id_map.source_member_id
-    left join member_keys as by_mobile
-        on
-            pos_built.source_member_id is null
-            and by_mobile.key_type = 'mobile'
-            and pos_built.mobile_hash = by_mobile.key_hash
-    where coalesce(id_map.member_id, by_mobile.member_id) is distinct from pos_built.member_id
+    {{ credited_member_joins('pos', 'pos_built') }}
+    where {{ credited_member_id('pos') }} is distinct from pos_built.member_id
 ),
 
 miniapp_order_ids as (
@@ -74,14 +67,8 @@ miniapp_order_ids as (
     union
     select miniapp_built.source_order_id
     from miniapp_built
-    left join id_map on miniapp_built.source_member_id = id_map.source_member_id
-    left join member_keys as by_unionid
-        on by_unionid.key_type = 'unionid' and miniapp_built.unionid_hash = by_unionid.key_hash
-    left join member_keys as by_openid
-        on by_openid.key_type = 'openid' and miniapp_built.openid_hash = by_openid.key_hash
-    where
-        coalesce(id_map.member_id, by_unionid.member_id, by_openid.member_id)
-        is distinct from miniapp_built.member_id
+    {{ credited_member_joins('miniapp', 'miniapp_built') }}
+    where {{ credited_member_id('miniapp') }} is distinct from miniapp_built.member_id
 ),
 
 line_orders as (
