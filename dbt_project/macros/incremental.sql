@@ -80,22 +80,35 @@
 {#- A condition on `key` (columns of the model's rows): the row belongs to an order this run
     rebuilds; true on a full build. -#}
 {% macro touched_orders_only(level, key) -%}
+    {%- set columns = {
+        'pos_ticket': ('store_code, order_no', 'store_code is not null'),
+        'miniapp_order': ('source_order_id', 'source_order_id is not null'),
+        'order_with_lines': ('order_id', 'store_code is not null or source_order_id is not null'),
+        'order': ('order_id', 'true'),
+    }[level] -%}
+    {{ return(touched_only('int_orders_touched', key, columns[0], columns[1])) }}
+{%- endmacro %}
+
+{#- A condition on `key` of an incremental model's rows: they are among the `columns` of
+    the rows of `touched_model` (int_orders_touched, int_rfm_snapshots_touched) that
+    `where` picks, i.e. this run rebuilds them; true on a full build. -#}
+{% macro touched_only(touched_model, key, columns, where='true') -%}
     {%- if is_incremental() -%}
         {%- do require_marts_position() -%}
-        {%- set columns = {
-            'pos_ticket': ('store_code, order_no', 'store_code is not null'),
-            'miniapp_order': ('source_order_id', 'source_order_id is not null'),
-            'order_with_lines': ('order_id', 'store_code is not null or source_order_id is not null'),
-            'order': ('order_id', 'true'),
-        }[level] -%}
-        ({{ key }}) in (
-            select {{ columns[0] }} from {{ ref('int_orders_touched') }} where {{ columns[1] }}
-        )
-    {%- else -%}
-        {#- the model depends on int_orders_touched whatever this build is -#}
-        {%- do ref('int_orders_touched') -%}
-        true
+        {%- set condition -%}
+            ({{ key }}) in (select {{ columns }} from {{ ref(touched_model) }} where {{ where }})
+        {%- endset -%}
+        {{ return(condition) }}
     {%- endif -%}
+    {#- the model depends on the touched model whatever this build is -#}
+    {%- do ref(touched_model) -%}
+    {{ return('true') }}
+{%- endmacro %}
+
+{#- A condition on a staging relation: the row was loaded after the last finished marts
+    build started (var marts_watermark), so that build did not see it. -#}
+{% macro loaded_since_marts_build() -%}
+    _loaded_at > cast('{{ var("marts_watermark") }}' as timestamp with time zone)
 {%- endmacro %}
 
 {#- The table a model built on an earlier run (its state before this run), for
@@ -128,11 +141,5 @@
 {%- endmacro %}
 
 {% macro touched_snapshots_only(column) -%}
-    {%- if is_incremental() -%}
-        {%- do require_marts_position() -%}
-        {{ column }} in (select as_of_date from {{ ref('int_rfm_snapshots_touched') }})
-    {%- else -%}
-        {%- do ref('int_rfm_snapshots_touched') -%}
-        true
-    {%- endif -%}
+    {{ return(touched_only('int_rfm_snapshots_touched', column, 'as_of_date')) }}
 {%- endmacro %}

@@ -97,13 +97,14 @@ def begin_marts(warehouse_dir: Path, as_of: str | None,
     """Before the marts build: (why it must be a full refresh or None, the dbt vars of an
     incremental one, the position to ``record`` once it finished). The last build's state
     is forgotten here: a build that does not finish leaves none, and the next is full."""
+    from memberdw import quality
+
     reason = full_refresh_reason(warehouse_dir, "marts", as_of, asked)
     con = warehouse.connect(Path(warehouse_dir))
     try:
         (carry,) = con.execute("select carry from meta.build_state where layer = 'marts'"
                                ).fetchone() or (None,)
-        newest = con.execute("select run_id from meta.dq_results"
-                             " order by validated_at desc limit 1").fetchone()
+        newest = quality.newest_run_id(con)
         (now,) = con.execute("select cast(now() as varchar)").fetchone()
         con.execute("delete from meta.build_state where layer = 'marts'")
     finally:
@@ -114,4 +115,4 @@ def begin_marts(warehouse_dir: Path, as_of: str | None,
     if reason is None:
         before = json.loads(carry)
         run_vars = {"marts_watermark": before["watermark"], "marts_dq_run": before["dq_run"] or ""}
-    return reason, run_vars, {"watermark": now, "dq_run": newest[0] if newest else None}
+    return reason, run_vars, {"watermark": now, "dq_run": newest}

@@ -316,18 +316,24 @@ def _fingerprints(con, selected, bound: str) -> dict[str, str]:
     return digests
 
 
+def newest_run_id(con) -> str | None:
+    """The newest validation run: the one whose flags int_quality_flags gives the models."""
+    newest = con.execute("select run_id from meta.dq_results"
+                         " order by validated_at desc limit 1").fetchone()
+    return newest[0] if newest else None
+
+
 def _unchanged_since(con, fingerprints: dict[str, str]) -> str | None:
     """The newest validation run, if it saw exactly these inputs for every dataset; else
     None. Only the newest run counts: int_quality_flags gives the models that run's flags,
     so reusing it leaves the marts as a new validation would build them."""
-    newest = con.execute("select run_id from meta.dq_results"
-                         " order by validated_at desc limit 1").fetchone()
+    newest = newest_run_id(con)
     if newest is None:
         return None
     stored = dict(con.execute("select dataset, fingerprint from meta.dq_fingerprints"
-                              " where run_id = ?", [newest[0]]).fetchall())
+                              " where run_id = ?", [newest]).fetchall())
     if all(stored.get(name) == digest for name, digest in fingerprints.items()):
-        return newest[0]
+        return newest
     return None
 
 

@@ -35,7 +35,7 @@ changed_members as (
     from id_map
     where id_map.source_member_id in (
         select member_id from members
-        where _loaded_at > cast('{{ var("marts_watermark") }}' as timestamp with time zone)
+        where {{ loaded_since_marts_build() }}
         union
         select record_key from changed_flags where dataset = 'members'
     )

@@ -10,7 +10,6 @@
 --   - one of its returns or refunds is touched (new or former original_order_id).
 -- built_order_date: the order's date as the facts had it (int_rfm_snapshots_touched).
 -- A full build reads none of it: then it is empty.
-{%- set watermark = var('marts_watermark', none) %}
 
 {% if not incremental_facts_run() %}
 
@@ -38,7 +37,7 @@ pos_tickets as (
         store_code,
         order_no
     from pos_lines
-    where _loaded_at > cast('{{ watermark }}' as timestamp with time zone)
+    where {{ loaded_since_marts_build() }}
     union
     select
         store_code,
@@ -59,7 +58,7 @@ pos_tickets as (
 miniapp_order_ids as (
     select order_id as source_order_id
     from miniapp_orders
-    where _loaded_at > cast('{{ watermark }}' as timestamp with time zone)
+    where {{ loaded_since_marts_build() }}
     union
     select record_key as source_order_id
     from changed_flags
