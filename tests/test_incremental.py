@@ -18,11 +18,12 @@ LAST = (START + timedelta(days=DAYS - 1)).isoformat()
 # what differs between two warehouses that hold the same data: when and by which load
 # each row arrived, and the run that built or published a table
 RUN_COLUMNS = {"_loaded_at", "_load_id", "load_id", "run_id", "published_at", "built_at", "loaded_at",
-               "published_run_id", "recorded_at", "validated_at", "flagged_at"}
+               "published_run_id", "recorded_at", "validated_at", "flagged_at", "marts_build",
+               "delta_of"}
 # one row per erasure pass that changed something: a history of runs, not of the data; the
 # orders an incremental run rebuilt (empty on a full build)
 RUN_TABLES = {"mart_erasure_log", "int_orders_touched", "int_quality_flags_changed",
-              "int_rfm_snapshots_touched"}
+              "int_rfm_snapshots_touched", "int_members_touched"}
 
 
 def ok(run):
@@ -147,6 +148,38 @@ def test_incremental_equals_a_full_build(built, file, schemas):
     assert differing == {}
 
 
+def test_the_daily_publication_adds_to_the_serving_file_and_duckdb_1_reads_it(built):
+    """The daily run's serving file was a copy of the last one with the touched orders
+    replaced (publication.delta_of; the rows are a full build's: test above); the full build
+    copied every table. A file changed in place stays in the storage version DuckDB 1.x
+    reads."""
+    import json
+    import subprocess
+
+    from test_serving import duckdb1_python
+
+    base, *_ = built
+    publications = {}
+    for name in ("inc", "full"):
+        con = duckdb.connect(str(base / name / "marts.duckdb"), read_only=True)
+        try:
+            publications[name] = con.execute("select marts_build, delta_of from publication"
+                                             ).fetchone()
+        finally:
+            con.close()
+    built_at, delta_of = publications["inc"]
+    assert built_at and delta_of and delta_of < built_at
+    assert publications["full"][0] and publications["full"][1] is None
+    read = subprocess.run(
+        [str(duckdb1_python()), "-c", "import duckdb, json, sys; con = duckdb.connect(sys.argv[1],"
+         " read_only=True); print(json.dumps(con.execute('select count(*), count(distinct"
+         " order_id) from fct_order_lines').fetchone()))", str(base / "inc" / "marts.duckdb")],
+        capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0, read.stderr
+    lines, orders = json.loads(read.stdout)
+    assert lines > 0 and orders > 0
+
+
 def test_a_run_with_nothing_new_rebuilds_only_the_current_snapshot(built):
     base, *_ = built
     shutil.copy(base / "inc" / "marts.duckdb", base / "marts_before.duckdb")
@@ -196,3 +229,4 @@ def test_a_marts_build_that_does_not_finish_makes_the_next_one_full(built, tmp_p
     assert position["watermark"] > run_vars["marts_watermark"]
     assert build_state(tmp_path, "marts") is None  # as a build killed now leaves it
     assert incremental.begin_marts(tmp_path, None)[:2] == ("no finished build to add to", {})
+

@@ -53,22 +53,31 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- A fact keyed by order_id also tells memberdw.pipeline.publish (meta publish_delta) that
+    the serving file needs only the rows of the orders int_orders_touched lists. -#}
 {% macro order_facts_incremental(level, key) -%}
-    {{ return(append_after_delete("{{ delete_touched_orders('" ~ level ~ "', '" ~ key ~ "') }}")) }}
+    {%- set delta = {'key': key, 'touched': 'int_orders_touched'} if key == 'order_id' else none -%}
+    {{ return(append_after_delete("{{ delete_touched_orders('" ~ level ~ "', '" ~ key ~ "') }}", delta)) }}
 {%- endmacro %}
 
 {#- The config of a model that deletes what it rebuilds (`delete_hook`) and appends it
-    rebuilt; on Spark a table (memberdw.spark_build always builds from the whole raw zone). -#}
-{% macro append_after_delete(delete_hook) -%}
+    rebuilt; on Spark a table (memberdw.spark_build always builds from the whole raw zone).
+    `publish_delta` ({key, touched}: the touched model's `key` column lists the keys a build
+    rebuilt) lets publish copy only those rows into the serving file. -#}
+{% macro append_after_delete(delete_hook, publish_delta=none) -%}
     {%- if target.type == 'spark' -%}
         {{ return({'materialized': 'table'}) }}
     {%- endif -%}
-    {{ return({
+    {%- set config = {
         'materialized': 'incremental',
         'incremental_strategy': 'append',
         'on_schema_change': 'fail',
         'pre_hook': delete_hook,
-    }) }}
+    } -%}
+    {%- if publish_delta -%}
+        {%- do config.update({'meta': {'publish_delta': publish_delta}}) -%}
+    {%- endif -%}
+    {{ return(config) }}
 {%- endmacro %}
 
 {% macro delete_touched_orders(level, key) -%}
@@ -142,4 +151,16 @@
 
 {% macro touched_snapshots_only(column) -%}
     {{ return(touched_only('int_rfm_snapshots_touched', column, 'as_of_date')) }}
+{%- endmacro %}
+
+{#- int_member_order_totals by member: each run deletes the members it recomputes
+    (int_members_touched) and appends them recomputed. -#}
+{% macro delete_touched_members() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ touched_members_only('member_id') }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro touched_members_only(column) -%}
+    {{ return(touched_only('int_members_touched', column, 'member_id')) }}
 {%- endmacro %}

@@ -115,4 +115,6 @@ def begin_marts(warehouse_dir: Path, as_of: str | None,
     if reason is None:
         before = json.loads(carry)
         run_vars = {"marts_watermark": before["watermark"], "marts_dq_run": before["dq_run"] or ""}
-    return reason, run_vars, {"watermark": now, "dq_run": newest}
+    # built_from: the build this one adds to (None: a full one), for publish's delta
+    return reason, run_vars, {"watermark": now, "dq_run": newest,
+                              "built_from": run_vars.get("marts_watermark")}

@@ -10,9 +10,12 @@ import functools
 import json
 import logging
 import os
+import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+
+import duckdb
 
 from memberdw import ingest, warehouse
 
@@ -218,6 +221,13 @@ def publish(warehouse_dir: str | Path, run_id: str | None = None,
     a half-written one; the pipeline only ever opens the serving file read-only. The file is
     written in a storage version DuckDB 1.x reads (``serving.STORAGE_VERSION``) and carries
     the dbt descriptions as table and column comments (docs/serving.md).
+
+    When the marts build added to the build the serving file holds (``_delta_base``), the
+    copy starts from the serving file, and the tables of incremental models that declare a
+    ``publish_delta`` (the order facts) get only the rows of what that build touched, deleted
+    and inserted again; every other table is copied whole. A file copy costs a fraction of
+    rewriting a hundred million order lines (the publication row's ``delta_of`` names the
+    build the copy added to; null: copied whole).
     """
     from memberdw.serving import STORAGE_VERSION, comment_on, descriptions
 
@@ -237,34 +247,124 @@ def publish(warehouse_dir: str | Path, run_id: str | None = None,
         if not tables:
             raise PipelineError("nothing to publish: the working warehouse has no marts")
         note = guard_publication(con, serving, as_of=as_of, force=bool(force))
+        build, built_from = _marts_build(con)
+        base = _delta_base(con, serving, built_from)
+        if base:
+            shutil.copyfile(serving, staged)
         con.execute(f"attach '{staged}' as serving (storage_version '{STORAGE_VERSION}')")
+        deltas = _publish_deltas(warehouse_dir) if base else {}
         con.execute("begin")  # one commit for the copies and comments, not one per statement
         # The serving file's own name is its catalog, so its tables live in `main`:
         # `select * from fct_orders` and `marts.fct_orders` both work for a BI tool.
-        for table in tables:
-            con.execute(f"create table serving.main.{table} as select * from marts.{table}")
+        copied = _copy_marts(con, tables, deltas)
         # a copy keeps no comments, so they are written onto the copy
-        comments = comment_on(con, "serving", tables, descriptions(warehouse_dir))
+        comments = comment_on(con, "serving", copied, descriptions(warehouse_dir))
         con.execute("commit")
-        con.execute("create table serving.main.publication as select now() as published_at,"
-                    " ? as run_id, (select as_of_date from intermediate.int_as_of_date)"
-                    " as as_of_date, cast(? as boolean) as forced, cast(? as varchar) as guard_note",
-                    [run_id, bool(note and note.startswith("forced")), note])
+        con.execute("create or replace table serving.main.publication as select now() as"
+                    " published_at, ? as run_id, (select as_of_date from"
+                    " intermediate.int_as_of_date) as as_of_date, cast(? as boolean) as forced,"
+                    " cast(? as varchar) as guard_note, cast(? as varchar) as marts_build,"
+                    " cast(? as varchar) as delta_of",
+                    [run_id, bool(note and note.startswith("forced")), note, build, base])
         con.execute("detach serving")
         os.replace(staged, serving)
     finally:
         con.close()
         staged.unlink(missing_ok=True)
         staged_wal.unlink(missing_ok=True)
-    log.info("published %d marts (%d comments) to %s%s", len(tables), comments, serving,
+    log.info("published %d marts (%d copied whole, %d comments) to %s%s%s", len(tables),
+             len(copied), comments, serving, f", adding to build {base}" if base else "",
              f" ({note})" if note else "")
     return serving
 
 
+def _marts_build(con) -> tuple[str | None, str | None]:
+    """(the finished marts build the working marts are from, the build it added to or None
+    when it was a full one), by their start times (memberdw.incremental.begin_marts)."""
+    try:
+        row = con.execute("select full_refresh_reason, carry from meta.build_state"
+                          " where layer = 'marts'").fetchone()
+    except duckdb.CatalogException:  # no build recorded yet
+        return None, None
+    if not row or not row[1]:
+        return None, None
+    carry = json.loads(row[1])
+    return carry.get("watermark"), None if row[0] else carry.get("built_from")
+
+
+def _delta_base(con, serving: Path, built_from: str | None) -> str | None:
+    """The build the serving file holds, if the working marts were built by adding to it
+    (every incremental model's rows outside what that build touched are the serving
+    file's); else None and the marts are copied whole."""
+    if not built_from or not serving.exists():
+        return None
+    con.execute(f"attach '{serving}' as published_base (read_only)")
+    try:
+        columns = {c for (c,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = 'published_base'"
+            " and table_name = 'publication'").fetchall()}
+        held = (con.execute("select max(marts_build) from published_base.main.publication")
+                .fetchone()[0] if "marts_build" in columns else None)
+    finally:
+        con.execute("detach published_base")
+    return held if held == built_from else None
+
+
+def _publish_deltas(warehouse_dir: Path) -> dict[str, tuple[str, str]]:
+    """Per marts table, (key column, the intermediate model listing the keys a build
+    touched), from the ``publish_delta`` meta of incremental models in dbt's manifest."""
+    from memberdw.serving import MANIFEST
+
+    try:
+        nodes = json.loads((Path(warehouse_dir) / MANIFEST).read_text())["nodes"].values()
+    except (OSError, ValueError, KeyError):
+        return {}
+    deltas = {}
+    for node in nodes:
+        config = node.get("config") or {}
+        delta = (config.get("meta") or {}).get("publish_delta")
+        if (node.get("resource_type") == "model" and node.get("schema") == "marts"
+                and config.get("materialized") == "incremental" and delta):
+            deltas[node.get("alias") or node["name"]] = (delta["key"], delta["touched"])
+    return deltas
+
+
+def _columns(con, database: str, schema: str, table: str) -> list:
+    return con.execute("select column_name, data_type from duckdb_columns() where"
+                       " database_name = ? and schema_name = ? and table_name = ?"
+                       " order by column_index", [database, schema, table]).fetchall()
+
+
+def _copy_marts(con, tables: list[str], deltas: dict[str, tuple[str, str]]) -> list[str]:
+    """The marts into ``serving``: a table in ``deltas`` whose columns the serving copy
+    already has gets the rows of the touched keys deleted and inserted again, every other
+    table is replaced whole; tables the marts no longer have are dropped. Returns the
+    tables copied whole."""
+    working = con.execute("select current_database()").fetchone()[0]
+    held = {t for (t,) in con.execute("select table_name from duckdb_tables() where"
+                                      " database_name = 'serving' and schema_name = 'main'"
+                                      ).fetchall()}
+    for table in sorted(held - set(tables) - {"publication"}):
+        con.execute(f"drop table serving.main.{table}")
+    copied = []
+    for table in tables:
+        delta = deltas.get(table)
+        if (delta and table in held and _columns(con, "serving", "main", table)
+                == _columns(con, working, "marts", table)):
+            key, touched = delta
+            keys = f"select {key} from intermediate.{touched}"
+            con.execute(f"delete from serving.main.{table} where {key} in ({keys})")
+            con.execute(f"insert into serving.main.{table}"
+                        f" select * from marts.{table} where {key} in ({keys})")
+            continue
+        con.execute(f"create or replace table serving.main.{table} as"
+                    f" select * from marts.{table}")
+        copied.append(table)
+    return copied
+
+
 def publication(warehouse_dir: str | Path) -> dict | None:
     """The serving file's publication row (read-only), or None if nothing is published."""
-    import duckdb
-
     serving = Path(warehouse_dir) / SERVING_FILE
     if not serving.exists():
         return None

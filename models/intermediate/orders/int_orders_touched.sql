@@ -8,7 +8,8 @@
 --     validation run that build read (int_quality_flags_changed);
 --   - identity resolution now credits it to another member than its fact says;
 --   - one of its returns or refunds is touched (new or former original_order_id).
--- built_order_date: the order's date as the facts had it (int_rfm_snapshots_touched).
+-- built_order_date, built_member_id: the order's date and member as the facts had them
+-- (int_rfm_snapshots_touched, int_members_touched).
 -- A full build reads none of it: then it is empty.
 
 {% if not incremental_facts_run() %}
@@ -18,7 +19,8 @@
         cast(null as {{ dbt.type_string() }}) as store_code,
         cast(null as {{ dbt.type_string() }}) as order_no,
         cast(null as {{ dbt.type_string() }}) as source_order_id,
-        cast(null as date) as built_order_date
+        cast(null as date) as built_order_date,
+        cast(null as {{ dbt.type_string() }}) as built_member_id
     where 1 = 0
 
 {% else %}
@@ -127,7 +129,8 @@ touched as (
 final as (
     select
         touched.*,
-        orders_built.order_date as built_order_date
+        orders_built.order_date as built_order_date,
+        orders_built.member_id as built_member_id
     from touched
     left join orders_built on touched.order_id = orders_built.order_id
 )

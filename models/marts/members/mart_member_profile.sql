@@ -1,69 +1,13 @@
 -- Member facts as of the as-of date, one row per member of dim_members (buyers or not).
 -- Counts are of purchases as of that date (sales not returned in full by then); GMV nets
--- every order, returns and refunds included.
+-- every order, returns and refunds included (each member's totals: int_member_order_totals).
 {%- set frequency_threshold = var('quadrant_frequency_threshold') %}
 {%- set aov_threshold = var('quadrant_aov_threshold') %}
 with
 
 members as (select * from {{ ref('dim_members') }}),
-orders as (select * from {{ ref('int_orders_unioned') }}),
-order_lines as (select * from {{ ref('fct_order_lines') }}),
+per_member as (select * from {{ ref('int_member_order_totals') }}),
 as_of as (select * from {{ ref('int_as_of_date') }}),
-
-member_orders as (
-    select
-        orders.*,
-        {{ is_purchase_as_of('as_of.as_of_date', 'orders') }} as is_purchase_as_of_date
-    from orders
-    inner join members on orders.member_id = members.member_id
-    inner join as_of on orders.order_date <= as_of.as_of_date
-),
-
-per_member as (
-    select
-        member_id,
-        count(distinct case when is_purchase_as_of_date then order_id end)
-            as lifetime_purchase_count,
-        sum(gmv_amount) as lifetime_gmv_amount,
-        sum(item_quantity) as items_bought,
-        count(distinct case
-            when is_purchase_as_of_date and (coupon_count > 0 or discount_amount > 0)
-                then order_id
-        end) as promoted_purchase_count,
-        max(case when is_purchase_as_of_date then order_date end) as last_purchase_date,
-        count(distinct case when channel = 'pos' then order_id end) > 0 as has_pos,
-        count(distinct case when channel = 'miniapp' then order_id end) > 0 as has_miniapp
-    from member_orders
-    group by member_id
-),
-
-category_spend as (
-    select
-        member_orders.member_id,
-        order_lines.category,
-        sum(order_lines.paid_amount) as paid_amount
-    from member_orders
-    inner join order_lines on member_orders.order_id = order_lines.order_id
-    where order_lines.category is not null
-    group by member_orders.member_id, order_lines.category
-),
-
-favourite_category as (
-    select
-        member_id,
-        category
-    from (
-        select
-            member_id,
-            category,
-            row_number() over (
-                partition by member_id order by paid_amount desc, category asc nulls last
-            ) as spend_rank
-        from category_spend
-        where paid_amount > 0
-    ) as ranked
-    where spend_rank = 1
-),
 
 measured as (
     select
@@ -83,12 +27,11 @@ measured as (
             when per_member.has_miniapp then 'miniapp'
             else 'none'
         end as channels_used,
-        favourite_category.category as favourite_category,
+        per_member.favourite_category,
         {{ dbt.datediff('per_member.last_purchase_date', '(select as_of.as_of_date from as_of)', 'day') }}
             as days_since_last_purchase
     from members
     left join per_member on members.member_id = per_member.member_id
-    left join favourite_category on members.member_id = favourite_category.member_id
 ),
 
 buyer_medians as (
