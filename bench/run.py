@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from stage import RFM_STAGE, dbt_seconds  # noqa: E402
+from stage import RFM_STAGE, dbt_seconds, model_seconds  # noqa: E402
 
 WINDOW_DAYS = 365
 
@@ -146,6 +146,30 @@ def print_stages(warehouse: Path) -> None:
         print(f"      {name:<32} {seconds:8.1f} s")
 
 
+def build_kind(warehouse: Path) -> str:
+    """Whether the last run built staging and the marts incrementally, from
+    meta.build_state (a full refresh names its reason), and whether it compacted the file."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True)
+    try:
+        reasons = dict(con.execute("select layer, full_refresh_reason from meta.build_state"
+                                   ).fetchall())
+    finally:
+        con.close()
+    kinds = []
+    for layer in ("staging", "marts"):
+        reason = reasons.get(layer)
+        kinds.append(f"{layer} {'incremental' if reason is None else 'FULL: ' + reason}")
+    return "; ".join(kinds)
+
+
+def print_heaviest_models(seconds: dict[str, float], count: int = 8) -> None:
+    heaviest = sorted(seconds.items(), key=lambda item: -item[1])[:count]
+    print("      heaviest models (dbt s): " + ", ".join(f"{name} {seconds:.1f}"
+                                                    for name, seconds in heaviest))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--members", type=int, default=20_000)
@@ -178,6 +202,7 @@ def main() -> None:
     run_s, run_mb, _ = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
                                 str(warehouse), "--rebuild"], env)
     full_stages = stages(warehouse)
+    full_models = model_seconds(warehouse)
     import duckdb
 
     serving = duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True)
@@ -220,14 +245,17 @@ def main() -> None:
           f" peak {run_mb:,} MB")
     for name, seconds in full_stages:
         print(f"      {name:<32} {seconds:8.1f} s")
+    print_heaviest_models(full_models)
     print(f"      member facts + RFM models      {rfm_stage:8.1f} s (dbt, {len(RFM_STAGE)} models;"
           f" {rfm_members:,} members in mart_member_rfm)")
     if daily:
         work = sum(seconds for _, seconds in stages(warehouse))
         print(f"    daily run, day {last_day} added: {daily[0]:.1f} s wall"
               f" ({daily[0] / run_s:.1%} of the full build), peak {daily[1]:,} MB;"
-              f" orchestration {daily[0] - work:.1f} s ({(daily[0] - work) / daily[0]:.0%})")
+              f" orchestration {daily[0] - work:.1f} s ({(daily[0] - work) / daily[0]:.0%});"
+              f" {build_kind(warehouse)}")
         print_stages(warehouse)
+        print_heaviest_models(model_seconds(warehouse))
     print(f"(b) pandas RFM from the files:   {pandas_result['seconds']:8.1f} s"
           f" ({pandas_s:.1f} s with start-up), peak {pandas_mb:,} MB,"
           f" {pandas_result['members']:,} members"

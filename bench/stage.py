@@ -14,15 +14,22 @@ RFM_STAGE = ("int_orders__pos", "int_orders__miniapp", "int_orders_unioned", "in
              "fct_orders", "fct_order_lines")
 
 
+def model_seconds(warehouse_dir) -> dict[str, float]:
+    """dbt's execution_time of each model of the last dbt invocation of a DuckDB warehouse
+    (its marts build), by model name; {} without one."""
+    results_file = Path(warehouse_dir) / "dbt" / "target" / "run_results.json"
+    if not results_file.exists():
+        return {}
+    results = json.loads(results_file.read_text())
+    return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]
+            if r["unique_id"].startswith("model.")}
+
+
 def dbt_seconds(warehouse_dir, names: tuple[str, ...] = RFM_STAGE) -> float | None:
     """dbt's execution_time of the models ``names``, summed over the last dbt invocation of a
     DuckDB warehouse (its marts build); None without one."""
-    results_file = Path(warehouse_dir) / "dbt" / "target" / "run_results.json"
-    if not results_file.exists():
-        return None
-    results = json.loads(results_file.read_text())
-    return sum(r["execution_time"] for r in results["results"]
-               if r["unique_id"].startswith("model.") and r["unique_id"].split(".")[-1] in names)
+    seconds = model_seconds(warehouse_dir)
+    return sum(s for name, s in seconds.items() if name in names) if seconds else None
 
 
 class Sampler:

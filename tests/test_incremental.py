@@ -20,10 +20,13 @@ LAST = (START + timedelta(days=DAYS - 1)).isoformat()
 RUN_COLUMNS = {"_loaded_at", "_load_id", "load_id", "run_id", "published_at", "built_at", "loaded_at",
                "published_run_id", "recorded_at", "validated_at", "flagged_at", "marts_build",
                "delta_of"}
-# one row per erasure pass that changed something: a history of runs, not of the data; the
-# orders an incremental run rebuilt (empty on a full build)
+# one row per erasure pass that changed something: a history of runs, not of the data; what
+# an incremental run rebuilt (orders, snapshots, members, store-days, mini-program dates and
+# visitors: empty on a full build)
 RUN_TABLES = {"mart_erasure_log", "int_orders_touched", "int_quality_flags_changed",
-              "int_rfm_snapshots_touched", "int_members_touched"}
+              "int_rfm_snapshots_touched", "int_members_touched", "int_store_dates_touched",
+              "int_miniapp_event_dates_touched", "int_miniapp_visitors_touched",
+              "int_miniapp_daily_dates_touched"}
 
 
 def ok(run):
@@ -40,20 +43,30 @@ def build_state(warehouse, layer="staging"):
         con.close()
 
 
+def hold_back_last_day(landing, held):
+    """Move the last day's delivery folders out of the landing root; returns ``held``."""
+    for folder in sorted(landing.glob(f"*/*/dt={LAST}")):
+        target = held / folder.relative_to(landing)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(target)
+    return held
+
+
+def bring_back(landing, held):
+    """The held-back day arrives."""
+    for folder in sorted(held.glob("*/*/dt=*")):
+        folder.rename(landing / folder.relative_to(held))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("incremental")
     landing = base / "landing"
     generate(landing, members=MEMBERS, days=DAYS, seed=SEED, start=START, quiet=True)
-    held = base / "held"
-    for folder in sorted(landing.glob(f"*/*/dt={LAST}")):
-        target = held / folder.relative_to(landing)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        folder.rename(target)
+    held = hold_back_last_day(landing, base / "held")
     first = ok(memberdw_run(landing, base / "inc"))
     first_state = build_state(base / "inc")
-    for folder in sorted(held.glob("*/*/dt=*")):
-        folder.rename(landing / folder.relative_to(held))
+    bring_back(landing, held)
     # a late correction of the first day's first ticket line, delivered with the last day
     day_one = sorted((landing / "pos" / "order_lines" / f"dt={START}").glob("*.csv"))[0]
     header, line = day_one.read_text(encoding="utf-8").splitlines()[:2]
@@ -230,3 +243,160 @@ def test_a_marts_build_that_does_not_finish_makes_the_next_one_full(built, tmp_p
     assert build_state(tmp_path, "marts") is None  # as a build killed now leaves it
     assert incremental.begin_marts(tmp_path, None)[:2] == ("no finished build to add to", {})
 
+
+# The sales reconciliation marts keep the store-days no change reaches;
+# int_store_dates_touched lists those a run recomputes.
+RECONCILIATION = ("mart_sales_reconciliation_reasons", "mart_sales_reconciliation")
+
+
+def test_a_late_correction_recomputes_only_the_store_days_it_reaches(built, tmp_path):
+    """Another correction of the first day's ticket line, delivered alone: the daily run
+    recomputes some store-days, the corrected ticket's first day among them, not all; the
+    reconciliation marts equal what a full build of them gives."""
+    from memberdw import pipeline
+
+    base, fields, *_ = built
+    landing, warehouse = tmp_path / "landing", tmp_path / "inc"
+    shutil.copytree(base / "landing", landing)
+    shutil.copytree(base / "inc", warehouse)
+    fields = dict(fields, paid_amount="2.34")
+    correction = (landing / "pos" / "order_lines" / f"dt={LAST}"
+                  / f"pos_{fields['store_code']}_{START:%Y%m%d}_correction_2.csv")
+    correction.write_text(",".join(fields) + "\n" + ",".join(fields.values()) + "\n",
+                          encoding="utf-8")
+    ok(memberdw_run(landing, warehouse))
+    assert build_state(warehouse, "marts") == (None,)
+    con = duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True)
+    try:
+        touched = set(con.execute("select channel, store_code, business_date"
+                                  " from intermediate.int_store_dates_touched").fetchall())
+        store_days = set(con.execute("select channel, store_code, business_date"
+                                     " from marts.mart_sales_reconciliation").fetchall())
+        (ticket_day,) = con.execute(
+            "select order_date from marts.fct_orders where order_id = ?",
+            [f"pos:{fields['store_code']}:{fields['order_no']}"]).fetchone()
+    finally:
+        con.close()
+    assert ticket_day == START
+    assert ("pos", fields["store_code"], ticket_day) in touched
+    assert touched < store_days, (len(touched), len(store_days))
+    shutil.copy(warehouse / "warehouse.duckdb", tmp_path / "incremental.duckdb")
+    pipeline.transform(warehouse, select=" ".join(RECONCILIATION), full_refresh=True)
+    con = duckdb.connect()
+    con.execute(f"attach '{tmp_path / 'incremental.duckdb'}' as inc (read_only)")
+    con.execute(f"attach '{warehouse / 'warehouse.duckdb'}' as full_build (read_only)")
+    try:
+        differing = {t: d for t in RECONCILIATION if (d := _differences(con, "marts", t)) != (0, 0)}
+        (superseded,) = con.execute(
+            "select superseded_rows from inc.marts.mart_sales_reconciliation where channel = 'pos'"
+            " and store_code = ? and business_date = ?", [fields["store_code"], START]).fetchone()
+    finally:
+        con.close()
+    assert differing == {}
+    assert superseded >= 2  # the ticket line's first version and the first correction
+
+
+# Mini-program KPIs by touched date (int_miniapp_visitor_days, mart_miniapp_daily)
+EARLY = START + timedelta(days=1)
+LATE_EVENT_ID = "EVLATE0000001"
+
+
+def _day_events(landing, day):
+    """The day's events as delivered (the generator plants some broken lines: left out)."""
+    import json
+
+    events = []
+    for file in sorted((landing / "miniapp" / "events" / f"dt={day}").glob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    return [event for event in events if isinstance(event, dict)]
+
+
+@pytest.fixture(scope="module")
+def late_events(tmp_path_factory):
+    """The last day arrives with a late mini-program events file for the second day: a new
+    event of a visitor whose first visit was later (their first visit moves back to the
+    second day), and a re-delivery moving an event of the third day to the second (its
+    earlier version's day changes too)."""
+    import json
+
+    base = tmp_path_factory.mktemp("late_events")
+    landing = base / "landing"
+    generate(landing, members=MEMBERS, days=DAYS, seed=SEED, start=START, quiet=True)
+    held = hold_back_last_day(landing, base / "held")
+    ok(memberdw_run(landing, base / "inc"))
+    bring_back(landing, held)
+    first_day = {}
+    for offset in range(DAYS - 1):
+        for event in _day_events(landing, START + timedelta(days=offset)):
+            if event.get("openid"):
+                first_day.setdefault(event["openid"], offset)
+    visitor = next(openid for openid, offset in first_day.items() if offset >= 3)
+    late = {**next(e for e in _day_events(landing, START + timedelta(days=first_day[visitor]))
+                   if e.get("openid") == visitor),
+            "event_id": LATE_EVENT_ID, "event_time": f"{EARLY}T10:00:00+08:00",
+            "event_name": "page_view"}
+    moved = {**next(e for e in _day_events(landing, START + timedelta(days=2)) if e.get("openid")),
+             "event_time": f"{EARLY}T11:00:00+08:00"}
+    late_file = (landing / "miniapp" / "events" / f"dt={LAST}" / f"events_{EARLY:%Y%m%d}_late.jsonl")
+    late_file.write_text(json.dumps(late) + "\n" + json.dumps(moved) + "\n", encoding="utf-8")
+    ok(memberdw_run(landing, base / "inc"))
+    ok(memberdw_run(landing, base / "full"))
+    yield base
+
+
+def test_a_late_events_file_rebuilds_only_the_dates_it_reaches(late_events):
+    base = late_events
+    con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
+    try:
+        event_dates = {d for (d,) in con.execute(
+            "select event_date from intermediate.int_miniapp_event_dates_touched").fetchall()}
+        daily_dates = {d for (d,) in con.execute(
+            "select activity_date from intermediate.int_miniapp_daily_dates_touched").fetchall()}
+        order_dates = {d for (d,) in con.execute(
+            "select built_order_date from intermediate.int_orders_touched where order_id like"
+            " 'mp:%' union select order_date from intermediate.int_orders_unioned where"
+            " channel = 'miniapp' and order_id in (select order_id from"
+            " intermediate.int_orders_touched)").fetchall() if d is not None}
+        first_visits = con.execute(
+            "select count(*), min(first_visit_date), max(first_visit_date), min(event_date)"
+            " from intermediate.int_miniapp_visitor_days where openid_hash = (select openid_hash"
+            " from staging.stg_miniapp__events where event_id = ?)", [LATE_EVENT_ID]).fetchone()
+        moved = con.execute("select first_visit_date, built_first_visit_date from"
+                            " intermediate.int_miniapp_visitors_touched where openid_hash ="
+                            " (select openid_hash from staging.stg_miniapp__events"
+                            " where event_id = ?)", [LATE_EVENT_ID]).fetchone()
+    finally:
+        con.close()
+    days = [START + timedelta(days=offset) for offset in range(DAYS)]
+    # the late file's day, the day the re-delivered event was on before, the last day
+    assert event_dates == {days[1], days[2], days[-1]}
+    # the dates whose trailing 30 days hold one (every date from the late day on) and those
+    # of touched mini-program orders; the first day only if an order of it changed
+    assert daily_dates == set(days[1:]) | order_dates
+    # the visitor's first visit moved back to the late day, on all their days
+    assert first_visits[0] >= 2 and first_visits[1:] == (days[1], days[1], days[1])
+    assert moved[0] == days[1] and moved[1] > days[2]
+
+
+@pytest.mark.parametrize("file,schemas", [
+    ("warehouse.duckdb", ("staging", "intermediate")),
+    ("marts.duckdb", ("main",)),
+])
+def test_a_late_events_file_builds_what_a_full_build_does(late_events, file, schemas):
+    base = late_events
+    con = duckdb.connect()
+    con.execute(f"attach '{base / 'inc' / file}' as inc (read_only)")
+    con.execute(f"attach '{base / 'full' / file}' as full_build (read_only)")
+    try:
+        con.execute("use inc")
+        tables = _tables(con, schemas)
+        assert {"int_miniapp_visitor_days", "mart_miniapp_daily"} & {t for _, t in tables}
+        differing = {f"{s}.{t}": d for s, t in tables if t not in RUN_TABLES
+                     and (d := _differences(con, s, t)) != (0, 0)}
+    finally:
+        con.close()
+    assert differing == {}

@@ -115,9 +115,11 @@
 {%- endmacro %}
 
 {#- A condition on a staging relation: the row was loaded after the last finished marts
-    build started (var marts_watermark), so that build did not see it. -#}
-{% macro loaded_since_marts_build() -%}
-    _loaded_at > cast('{{ var("marts_watermark") }}' as timestamp with time zone)
+    build started (var marts_watermark), so that build did not see it; `column`: another
+    timestamp of when a row was written (meta.quarantine.quarantined_at,
+    meta.load_ledger.recorded_at). -#}
+{% macro loaded_since_marts_build(column='_loaded_at') -%}
+    {{ column }} > cast('{{ var("marts_watermark") }}' as timestamp with time zone)
 {%- endmacro %}
 
 {#- The table a model built on an earlier run (its state before this run), for
@@ -126,9 +128,14 @@
     {%- if not execute -%}
         {{ return(this) }}
     {%- endif -%}
-    {%- set relation = adapter.get_relation(this.database, this.schema, model_name) -%}
+    {#- the model's own database and schema (a mart lives in marts, the model reading it
+        may not) -#}
+    {%- set nodes = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('name', 'equalto', model_name) | list -%}
+    {%- set relation = adapter.get_relation(nodes[0].database, nodes[0].schema, nodes[0].alias)
+        if nodes else none -%}
     {%- if relation is none -%}
-        {{ exceptions.raise_compiler_error(model_name ~ " is not built: the order facts must be built in full (--full-refresh)") }}
+        {{ exceptions.raise_compiler_error(model_name ~ " is not built: the marts must be built in full (--full-refresh)") }}
     {%- endif -%}
     {{ return(relation) }}
 {%- endmacro %}

@@ -5,11 +5,27 @@
 -- and every delivered row accounted for:
 --   delivered_rows = published_source_rows + parse_rejected_rows + superseded_rows
 --                    + quarantined_rows + not_a_sale_rows + unexplained_rows
+-- Incremental by store-day as mart_sales_reconciliation_reasons (macros/
+-- incremental_store_dates.sql): a marts build recomputes the store-days
+-- int_store_dates_touched lists, from their outcomes and published orders.
+{{ config(**store_dates_incremental()) }}
+
 with
 
-outcomes as (select * from {{ ref('mart_sales_reconciliation_reasons') }}),
-orders as (select * from {{ ref('fct_orders') }}),
-order_lines as (select * from {{ ref('fct_order_lines') }}),
+outcomes as (
+    select * from {{ ref('mart_sales_reconciliation_reasons') }}
+    where {{ touched_store_dates_only('channel, store_code, business_date') }}
+),
+orders as (
+    select * from {{ ref('fct_orders') }}
+    where {{ touched_store_dates_only("channel, coalesce(store_code, 'unknown'), order_date") }}
+),
+order_lines as (
+    select * from {{ ref('fct_order_lines') }}
+    {%- if store_dates_run() %}
+        where order_id in (select orders.order_id from orders)
+    {%- endif %}
+),
 
 delivered as (
     select

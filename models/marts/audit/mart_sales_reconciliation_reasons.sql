@@ -1,23 +1,132 @@
 -- Where every delivered sales record went, per channel, store, business date, outcome and
 -- reason. The audit reads raw and meta itself: it must see what staging leaves out (older
 -- versions, rows that did not parse), which no staging model shows.
-with
+-- Incremental by store-day (macros/incremental_store_dates.sql): a marts build recomputes
+-- the (channel, store_code, business_date) int_store_dates_touched lists, from the tickets
+-- and orders that may sit on them, and keeps the rest; a full build is the query below
+-- without the filters.
+{{ config(**store_dates_incremental()) }}
+{%- set some_store_days = store_dates_run() %}
 
+with
+{% if some_store_days %}
+touched as (
+    select
+        channel,
+        store_code,
+        business_date
+    from {{ ref('int_store_dates_touched') }}
+),
+pos_touched as (
+    select
+        store_code,
+        business_date
+    from touched
+    where channel = 'pos'
+),
+miniapp_touched as (
+    select
+        store_code,
+        business_date
+    from touched
+    where channel = 'miniapp'
+),
+
+-- A ticket is dated on one of its current lines' dates (fct_orders: the earliest), so the
+-- tickets of a touched store-day have a current line on it.
+pos_tickets_in_scope as (
+    select distinct
+        current_lines.store_code,
+        current_lines.order_no
+    from {{ ref('stg_pos__order_lines') }} as current_lines
+    inner join pos_touched
+        on
+            current_lines.store_code = pos_touched.store_code
+            and current_lines.order_date = pos_touched.business_date
+),
+
+-- A mini-program order sits on its state's store and sale date, its refund on the refund
+-- date.
+miniapp_orders_in_scope as (
+    select current_orders.order_id
+    from {{ ref('stg_miniapp__orders') }} as current_orders
+    inner join miniapp_touched
+        on
+            coalesce(current_orders.store_code, 'unknown') = miniapp_touched.store_code
+            and cast(coalesce(current_orders.paid_at, current_orders.created_at) as date)
+            = miniapp_touched.business_date
+    union
+    select current_orders.order_id
+    from {{ ref('stg_miniapp__orders') }} as current_orders
+    inner join miniapp_touched
+        on
+            coalesce(current_orders.store_code, 'unknown') = miniapp_touched.store_code
+            and cast(current_orders.updated_at as date) = miniapp_touched.business_date
+),
+{% endif %}
 pos_raw as (
     select * from {{ source('pos', 'order_lines') }}
-    where {{ delivered_by_as_of() }}
+    {%- if some_store_days %}
+        where
+            {{ delivered_by_as_of() }}
+            and (
+                (store_code, order_no) in (
+                    select
+                        pos_tickets_in_scope.store_code,
+                        pos_tickets_in_scope.order_no
+                    from pos_tickets_in_scope
+                )
+                -- a row without a ticket key is placed by its own time
+                or (
+                    (store_code is null or order_no is null)
+                    and (
+                        coalesce(store_code, 'unknown'),
+                        cast({{ business_time('order_time') }} as date)
+                    ) in (
+                        select
+                            pos_touched.store_code,
+                            pos_touched.business_date
+                        from pos_touched
+                    )
+                )
+            )
+    {%- else %}
+        where {{ delivered_by_as_of() }}
+    {%- endif %}
 ),
 miniapp_raw as (
     select * from {{ source('miniapp', 'orders') }}
-    where {{ delivered_by_as_of() }}
+    {%- if some_store_days %}
+        where
+            {{ delivered_by_as_of() }}
+            and order_id in (select miniapp_orders_in_scope.order_id from miniapp_orders_in_scope)
+    {%- else %}
+        where {{ delivered_by_as_of() }}
+    {%- endif %}
 ),
 quarantine as (select * from {{ source('meta', 'quarantine') }}),
 ledger as (
     select * from {{ source('meta', 'load_ledger') }}
     where {{ delivered_by_as_of('dt') }}
 ),
-pos_lines as (select * from {{ ref('stg_pos__order_lines') }}),
-miniapp_orders as (select * from {{ ref('stg_miniapp__orders') }}),
+pos_lines as (
+    select * from {{ ref('stg_pos__order_lines') }}
+    {%- if some_store_days %}
+        where
+            (store_code, order_no) in (
+                select
+                    pos_tickets_in_scope.store_code,
+                    pos_tickets_in_scope.order_no
+                from pos_tickets_in_scope
+            )
+    {%- endif %}
+),
+miniapp_orders as (
+    select * from {{ ref('stg_miniapp__orders') }}
+    {%- if some_store_days %}
+        where order_id in (select miniapp_orders_in_scope.order_id from miniapp_orders_in_scope)
+    {%- endif %}
+),
 flags as (select * from {{ ref('int_quality_flags') }}),
 orders as (select * from {{ ref('fct_orders') }}),
 
@@ -271,12 +380,7 @@ rejected_fields as (
         source,
         reason,
         dt,
-        {{ json_text('record', 'store_code') }} as store_code,
-        {{ json_text('record', 'order_time') }} as order_time,
-        coalesce(
-            {{ json_text('record', 'paid_at') }},
-            {{ json_text('record', 'created_at') }}
-        ) as sold_at
+        {{ rejected_sale_fields('record') }}
     from rejected_text
 ),
 
@@ -358,3 +462,4 @@ final as (
 )
 
 select * from final
+where {{ touched_store_dates_only('channel, store_code, business_date') }}

@@ -2,10 +2,19 @@
 -- stickiness), the closed funnel product_view -> add_to_cart -> checkout_start ->
 -- order_paid (a visitor is at a step on a day when they reached it and every step before
 -- it that day), and the channel's orders and GMV from fct_orders.
+-- Incremental: a run rebuilds the dates int_miniapp_daily_dates_touched lists
+-- (macros/incremental_dates.sql); MAU and the first event date read every visitor-day.
+{{ config(**dates_incremental('int_miniapp_daily_dates_touched', 'activity_date', 'activity_date')) }}
+
 with
 
 visitor_days as (select * from {{ ref('int_miniapp_visitor_days') }}),
 orders as (select * from {{ ref('fct_orders') }}),
+
+rebuilt_visitor_days as (
+    select * from visitor_days
+    where {{ touched_only('int_miniapp_daily_dates_touched', 'event_date', 'activity_date') }}
+),
 
 sales as (
     select
@@ -13,12 +22,14 @@ sales as (
         sum(case when is_purchase then 1 else 0 end) as order_count,
         sum(gmv_amount) as gmv_amount
     from orders
-    where channel = 'miniapp'
+    where
+        channel = 'miniapp'
+        and {{ touched_only('int_miniapp_daily_dates_touched', 'order_date', 'activity_date') }}
     group by order_date
 ),
 
 activity_dates as (
-    select event_date as activity_date from visitor_days
+    select event_date as activity_date from rebuilt_visitor_days
     union
     select activity_date from sales
 ),
@@ -45,7 +56,7 @@ daily as (
                 else 0
             end
         ) as order_paid_user_count
-    from visitor_days
+    from rebuilt_visitor_days
     group by event_date
 ),
 
