@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from memberdw import pii
+from memberdw import erasure, pii, warehouse
 from memberdw.generate import generate
 from test_marts import memberdw_run
 
@@ -217,7 +217,9 @@ def runs(tmp_path_factory):
             erasure_request(landing, planted["store"])
         if step == "late":
             late_file(landing, planted["store"])
-        run = memberdw_run(landing, wh)
+        with pytest.MonkeyPatch.context() as env:  # the working file rewritten at once
+            env.setenv(erasure.COMPACT_AFTER_VARIABLE, "0")
+            run = memberdw_run(landing, wh)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
         serving = wh / "marts.duckdb"
         results[step] = {
@@ -339,3 +341,29 @@ def test_the_erasure_log_says_what_was_done_without_personal_data(runs):
     assert "erased: 2 member(s) on request, " in results["erased"]["stdout"]
     assert "erased: 0 member(s) on request, 1 rows re-keyed or cleared" \
         in results["late"]["stdout"]
+
+
+def test_the_rewrite_waits_until_the_oldest_erasure_is_due(tmp_path, monkeypatch):
+    """The working file is rewritten once the oldest erasure not yet compacted is
+    MEMBERDW_COMPACT_AFTER_DAYS old (default 7), not on every day that brings one."""
+    con = warehouse.connect(tmp_path)
+    try:
+        con.execute("insert into meta.erasure_log (member_id, requested_at, request_file,"
+                    " erased_at, run_id) values ('M1', now(), 'a.csv', now() - interval 3 day,"
+                    " 'r1'), ('M2', now(), 'b.csv', now(), 'r2')")
+    finally:
+        con.close()
+
+    def pending():
+        return query(tmp_path / "warehouse.duckdb", "select count(*) from meta.erasure_log"
+                                                    " where compacted_at is null")[0][0]
+
+    monkeypatch.delenv(erasure.COMPACT_AFTER_VARIABLE, raising=False)
+    assert erasure.compact(tmp_path) is False and pending() == 2
+    monkeypatch.setenv(erasure.COMPACT_AFTER_VARIABLE, "2.5")  # the oldest is 3 days old
+    assert erasure.compact(tmp_path) is True and pending() == 0
+    monkeypatch.setenv(erasure.COMPACT_AFTER_VARIABLE, "0")
+    assert erasure.compact(tmp_path) is False  # nothing pending
+    monkeypatch.setenv(erasure.COMPACT_AFTER_VARIABLE, "soon")
+    with pytest.raises(ValueError, match="MEMBERDW_COMPACT_AFTER_DAYS"):
+        erasure.compact(tmp_path)

@@ -147,18 +147,24 @@ def _differences(con, schema, table):
 ])
 def test_incremental_equals_a_full_build(built, file, schemas):
     base, *_ = built
+    tables, differing = compare_with_full_build(base, file, schemas)
+    assert len(tables) > 10
+    assert differing == {}
+
+
+def compare_with_full_build(base, file, schemas):
+    """The tables of ``schemas`` in ``base``/inc/``file`` and, by name, those whose rows
+    differ from ``base``/full/``file`` (rows only in one, rows only in the other)."""
     con = duckdb.connect()
     con.execute(f"attach '{base / 'inc' / file}' as inc (read_only)")
     con.execute(f"attach '{base / 'full' / file}' as full_build (read_only)")
     try:
         con.execute("use inc")
         tables = _tables(con, schemas)
-        assert len(tables) > 10
-        differing = {f"{s}.{t}": d for s, t in tables if t not in RUN_TABLES
-                     and (d := _differences(con, s, t)) != (0, 0)}
+        return {t for _, t in tables}, {f"{s}.{t}": d for s, t in tables if t not in RUN_TABLES
+                                        and (d := _differences(con, s, t)) != (0, 0)}
     finally:
         con.close()
-    assert differing == {}
 
 
 def test_the_daily_publication_adds_to_the_serving_file_and_duckdb_1_reads_it(built):
@@ -387,16 +393,81 @@ def test_a_late_events_file_rebuilds_only_the_dates_it_reaches(late_events):
     ("marts.duckdb", ("main",)),
 ])
 def test_a_late_events_file_builds_what_a_full_build_does(late_events, file, schemas):
-    base = late_events
-    con = duckdb.connect()
-    con.execute(f"attach '{base / 'inc' / file}' as inc (read_only)")
-    con.execute(f"attach '{base / 'full' / file}' as full_build (read_only)")
+    tables, differing = compare_with_full_build(late_events, file, schemas)
+    assert {"int_miniapp_visitor_days", "mart_miniapp_daily"} & tables
+    assert differing == {}
+
+
+# ------------------------------------------------------------------ an erasure, incrementally
+
+@pytest.fixture(scope="module")
+def erased(tmp_path_factory):
+    """The last day brings the CRM's erasure request (deleted = 1) for the member with the
+    most POS lines before it: the daily run stays incremental."""
+    import csv
+
+    base = tmp_path_factory.mktemp("erased")
+    landing = base / "landing"
+    generate(landing, members=MEMBERS, days=DAYS, seed=SEED, start=START, quiet=True)
+    held = hold_back_last_day(landing, base / "held")
+    ok(memberdw_run(landing, base / "inc"))
+    bring_back(landing, held)
+    con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
     try:
-        con.execute("use inc")
-        tables = _tables(con, schemas)
-        assert {"int_miniapp_visitor_days", "mart_miniapp_daily"} & {t for _, t in tables}
-        differing = {f"{s}.{t}": d for s, t in tables if t not in RUN_TABLES
-                     and (d := _differences(con, s, t)) != (0, 0)}
+        (member_id,) = con.execute(
+            "select member_id from staging.stg_pos__order_lines where member_id in (select"
+            " member_id from staging.stg_crm__members where not is_deleted) group by 1"
+            " order by count(*) desc, 1 limit 1").fetchone()
     finally:
         con.close()
+    versions = [(path, row) for path in sorted(landing.glob("crm/members/dt=*/*.csv"))
+                for row in csv.DictReader(path.open(encoding="utf-8-sig"))
+                if row.get("member_id") == member_id and None not in row]
+    path, record = versions[-1]
+    request = landing / "crm" / "members" / f"dt={LAST}" / "erasure_request.csv"
+    with request.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(record))
+        writer.writeheader()
+        writer.writerow({**record, "deleted": "1", "updated_at": f"{LAST} 09:00:00"})
+    ok(memberdw_run(landing, base / "inc"))
+    ok(memberdw_run(landing, base / "full"))
+    yield base, member_id
+
+
+def test_an_erasure_leaves_the_daily_run_incremental_and_the_serving_file_new(erased):
+    base, member_id = erased
+    assert build_state(base / "inc") == (None,)
+    assert build_state(base / "inc", "marts") == (None,)
+    con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*) from meta.erasure_log where member_id = ?",
+                           [member_id]).fetchone() == (1,)
+        # gone under their key from every staging table keyed by a member
+        for table in ("stg_crm__members", "stg_marketing__campaign_audience",
+                      "stg_marketing__campaign_touches", "stg_pos__order_lines"):
+            assert con.execute(f"select count(*) from staging.{table} where member_id = ?",
+                               [member_id]).fetchone() == (0,), table
+        # the lists of what the build rebuilt named the member as they were: emptied
+        lists = [t for (t,) in con.execute("select table_name from duckdb_tables()"
+                                           " where table_name like 'int%touched'").fetchall()]
+        rows = {t: con.execute(f"select count(*) from intermediate.{t}").fetchone()[0]
+                for t in lists}
+    finally:
+        con.close()
+    assert "int_orders_touched" in rows and set(rows.values()) == {0}, rows
+    serving = duckdb.connect(str(base / "inc" / "marts.duckdb"), read_only=True)
+    try:  # written anew, not a copy with the erased values in its freed blocks
+        assert serving.execute("select delta_of from publication").fetchone() == (None,)
+    finally:
+        serving.close()
+
+
+@pytest.mark.parametrize("file,schemas", [
+    ("warehouse.duckdb", ("staging", "intermediate")),
+    ("marts.duckdb", ("main",)),
+])
+def test_an_erasure_built_incrementally_equals_a_full_build(erased, file, schemas):
+    base, _ = erased
+    tables, differing = compare_with_full_build(base, file, schemas)
+    assert len(tables) > 10
     assert differing == {}

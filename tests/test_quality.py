@@ -569,6 +569,60 @@ def test_a_run_with_nothing_new_reuses_the_newest_results_and_adds_no_pages(tmp_
         ("run-1",), ("run-3",)]
 
 
+def add_member(directory: Path, member_id: str) -> None:
+    """A member the CRM delivers later, complete and clean."""
+    con = warehouse.connect(directory)
+    try:
+        con.execute("insert into staging.stg_crm__members values (?, 'h', 'u', '陈*', 'F', 1,"
+                    " '上海市', '2026-10-20 10:00:00', 'store', 'S001', 'normal', false, 1,"
+                    " 'late.csv', 3)", [member_id])
+    finally:
+        con.close()
+
+
+def test_only_new_or_changed_rows_are_validated_with_the_flags_of_a_whole_validation(tmp_path):
+    """The second day brings store S999 and member M404: the lines and the member that
+    pointed at them change (their reference is known now), the rest is as the first run
+    judged it. Great Expectations evaluates those rows only; the flags and results equal a
+    validation of every row of the same data."""
+    scoped, whole = tmp_path / "scoped", tmp_path / "whole"
+    for directory in (scoped, whole):
+        directory.mkdir()
+        build_warehouse(directory)
+    first = quality.validate(scoped, "day-1", as_of=AS_OF)
+    assert {o.validated_rows for o in first.outcomes if o.dataset == "pos_order_lines"} == {
+        len(TABLES["stg_pos__order_lines"][1])}  # the first validation sees every row
+    for directory in (scoped, whole):
+        add_store(directory, "S999")
+        add_member(directory, "M404")
+    second = quality.validate(scoped, "day-2", as_of=AS_OF)
+    quality.validate(whole, "day-2", as_of=AS_OF)
+
+    validated = {o.dataset: o.validated_rows for o in second.outcomes}
+    # P07 at S999, P08 of M404, and P09: a row a future-date rule picks is judged again on
+    # every run (the bound moves with the as-of date)
+    assert validated["pos_order_lines"] == 3
+    assert validated["members"] == 3  # M010 registered at S999, M404, and M009 (future)
+    assert validated["stores"] == 1 and validated["campaigns"] == 0
+    checked = {o.dataset: o.element_count for o in second.outcomes}
+    assert checked["pos_order_lines"] == len(TABLES["stg_pos__order_lines"][1])
+    flags = ("select dataset, rule, severity, action, record_key, member_id, source_file,"
+             " source_line from meta.dq_row_flags where run_id = 'day-2' order by all")
+    assert query(scoped, flags) == query(whole, flags)
+    results = ("select * exclude (validated_at, validated_rows) from meta.dq_results"
+               " where run_id = 'day-2' order by all")
+    assert query(scoped, results) == query(whole, results)
+    assert flags_by_rule(scoped, "day-2").get(("pos_order_lines", "unknown_store")) is None
+    assert ("S001|P08|1", "stg_pos__order_lines.csv", 15) in flags_by_rule(
+        scoped, "day-1")[("pos_order_lines", "unknown_member")]
+    assert ("pos_order_lines", "unknown_member") not in flags_by_rule(scoped, "day-2")
+    # the flags that stand were carried over as the first run set them
+    carried = ("select flagged_at from meta.dq_row_flags where run_id = ? and rule ="
+               " 'invalid_enum:order_type'")
+    assert query(scoped, carried, ["day-2"]) == query(scoped, carried, ["day-1"])
+    assert second.rows_flagged == quality.validate(whole, "day-2", as_of=AS_OF).rows_flagged
+
+
 def test_reuse_follows_the_rows_the_future_rules_pick_not_the_clock(tmp_path):
     """Without an as-of the bound is now: it moves every run, the rows past it do not. An
     as-of that moves rows across the bound is new."""

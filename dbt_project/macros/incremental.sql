@@ -3,14 +3,18 @@
     the keys that rows loaded since its last build (`_loaded_at` past the newest it holds)
     touch, from every version of those keys, and dbt's delete+insert swaps them in by key;
     a full build (first run, `--full-refresh`) reads everything. memberdw.incremental
-    decides when a run must be a full one (new code or PII key, another as-of date, an
-    erasure). `keys` are the raw key columns, `relation` the raw source. -#}
+    decides when a run must be a full one (new code or PII key, another as-of date). An
+    erasure changes raw rows in place and stamps them `_erased_at` (memberdw.erasure): they
+    are rebuilt as new loads are. `keys` are the raw key columns, `relation` the raw source.
+    The newest `_loaded_at` a staging model holds is the newest load or erasure it was
+    built from (loaded_or_erased_at), so no later load or erasure is older. -#}
 {% macro touched_keys_only(relation, keys) -%}
     {%- if is_incremental() -%}
         ({{ keys | join(', ') }}) in (
             select {{ keys | join(', ') }}
             from {{ relation }}
             where _loaded_at > (select max(_loaded_at) from {{ this }})
+                or _erased_at > (select max(_loaded_at) from {{ this }})
         )
     {%- else -%}
         true
@@ -18,19 +22,39 @@
 {%- endmacro %}
 
 {#- The config of an incremental staging model: dbt's delete+insert by `unique_key` (the
-    staging key; raw's key columns may be named otherwise, see touched_keys_only). -#}
-{% macro keyed_incremental(unique_key) -%}
+    staging key; raw's key columns may be named otherwise, see touched_keys_only). When
+    the key holds a member (`member_key`: its column), an erasure moves the member's rows
+    to the tombstone's key: a pre-hook deletes them under the old one. -#}
+{% macro keyed_incremental(unique_key, member_key=none) -%}
     {#- Spark: a table (memberdw.spark_build always builds from the whole raw zone, and
         dbt-spark has no delete+insert on Parquet) -#}
     {%- if target.type == 'spark' -%}
         {{ return({'materialized': 'table'}) }}
     {%- endif -%}
-    {{ return({
+    {%- set config = {
         'materialized': 'incremental',
         'incremental_strategy': 'delete+insert',
         'unique_key': unique_key,
         'on_schema_change': 'fail',
-    }) }}
+    } -%}
+    {%- if member_key -%}
+        {%- do config.update({'pre_hook': "{{ delete_erased_members('" ~ member_key ~ "') }}"}) -%}
+    {%- endif -%}
+    {{ return(config) }}
+{%- endmacro %}
+
+{% macro delete_erased_members(member_key) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ member_key }} in (select member_id from {{ source('meta', 'erasure_log') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A staging row's `_loaded_at`: when its raw version was loaded or, if later, changed by
+    an erasure (touched_keys_only; the marts' loaded_since_marts_build). -#}
+{% macro loaded_or_erased_at(relation=none) -%}
+    {%- set prefix = relation ~ '.' if relation else '' -%}
+    greatest({{ prefix }}_loaded_at, {{ prefix }}_erased_at)
 {%- endmacro %}
 
 {#- Incremental order facts (DECISIONLOG, "Incremental order facts"). The order models

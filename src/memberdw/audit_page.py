@@ -63,6 +63,7 @@ class RuleStatus:
     unexpected_count: int | None
     unexpected_percent: float | None
     exception_message: str | None
+    validated_rows: int | None = None  # the new batch Great Expectations evaluated
     why: str = ""
     flagged: list[tuple] = field(default_factory=list)  # (record_key, source_file, line)
     flagged_total: int = 0
@@ -95,6 +96,12 @@ class SuiteStatus:
     @property
     def element_count(self) -> int:
         return max((r.element_count or 0 for r in self.rules), default=0)
+
+    @property
+    def validated_rows(self) -> int | None:
+        """The new or changed rows Great Expectations evaluated (None: not recorded)."""
+        counts = [r.validated_rows for r in self.rules if r.validated_rows is not None]
+        return max(counts) if counts else None
 
 
 def build(warehouse_dir: str | Path) -> Path:
@@ -142,7 +149,7 @@ def _suites(con) -> list[SuiteStatus]:
         )
         select r.suite, r.dataset, r.run_id, r.validated_at, r.rule, r.severity, r.action,
                r.success, r.element_count, r.unexpected_count, r.unexpected_percent,
-               r.exception_message
+               r.exception_message, r.validated_rows
         from meta.dq_results as r
         inner join latest using (dataset, run_id)
         order by r.dataset, r.rule
@@ -169,11 +176,12 @@ def _suites(con) -> list[SuiteStatus]:
 
     suites: dict[str, SuiteStatus] = {}
     for (suite, dataset, run_id, validated_at, rule, severity, action, success, elements,
-         unexpected, percent, exception) in rows:
+         unexpected, percent, exception, validated) in rows:
         if dataset not in suites:
             suites[dataset] = SuiteStatus(suite, dataset, run_id, validated_at, [])
         suites[dataset].rules.append(RuleStatus(
             rule, severity, action, bool(success), elements, unexpected, percent, exception,
+            validated,
             flagged=listed.get((dataset, rule), []), flagged_total=totals.get((dataset, rule), 0)))
     for dataset, suite in suites.items():
         defined = DATASETS[dataset].checked_rules() if dataset in DATASETS else []
@@ -386,8 +394,12 @@ def _render_suite(suite: SuiteStatus) -> list[str]:
             body.append(f'<tr class="keys"><td colspan="{len(head)}">{keys}</td></tr>')
     cells = "".join(f"<th>{_e(h)}</th>" for h in head)
     return [f'<h3 id="suite-{_e(suite.dataset)}">{_e(suite.suite)} {_badge(suite.status)}</h3>',
-            f'<p class="note">{_n(suite.element_count)} rows checked, validated'
-            f" {_e(_when(suite.validated_at))} in run <code>{_e(suite.run_id)}</code>;"
+            f'<p class="note">{_n(suite.element_count)} rows checked'
+            + (f" ({_n(suite.validated_rows)} new or changed, evaluated by Great Expectations;"
+               f" the others as judged before)"
+               if suite.validated_rows is not None
+               and suite.validated_rows != suite.element_count else "")
+            + f", validated {_e(_when(suite.validated_at))} in run <code>{_e(suite.run_id)}</code>;"
             f" rules passed {suite.count(PASSED)}, warnings {suite.count(WARNING)},"
             f" failed {suite.count(FAILED)}.</p>",
             f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(body)}</tbody></table>"]

@@ -22,8 +22,15 @@ after it has rebuilt the marts. What an erasure does (docs/pii.md, "Erasure"):
   which the CRM keeps; it lets a file that arrives late be erased too), when it was asked
   and when it was done, and ``meta.erasure_passes``/``meta.erasure_changes`` how many rows of
   which table each pass that changed anything changed: no personal data;
+- an incremental marts build lists what it rebuilt (``int_*_touched``: orders, members,
+  visitors as they were before the build, an erased member's member_id and hashes among
+  them); after a build that followed an erasure ``compact`` empties those lists;
 - ``compact`` then rewrites the working file, so blocks that held the old values (DuckDB
-  does not overwrite freed space) are gone from the disk.
+  does not overwrite freed space) are gone from the disk: once the oldest erasure not yet
+  compacted is ``MEMBERDW_COMPACT_AFTER_DAYS`` days old (default 7; 0: on the run that
+  erases). The rewrite costs a read and a write of the whole file, so a daily run pays it
+  at most once in that many days rather than on every day that brings a request; the
+  serving file, which BI reads, is written anew on the day itself.
 
 A member_id once erased stays erased: rows that arrive later with it are re-keyed on the
 next run. A mobile, unionid or openid that arrives later without the member_id cannot be
@@ -32,6 +39,7 @@ recognised: the warehouse no longer knows it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -44,6 +52,8 @@ from memberdw import warehouse
 log = logging.getLogger(__name__)
 
 MASK = "[erased]"
+COMPACT_AFTER_VARIABLE = "MEMBERDW_COMPACT_AFTER_DAYS"
+DEFAULT_COMPACT_AFTER_DAYS = 7
 IDENTIFIERS = ("mobile", "unionid", "openid")
 # Personal fields of a CRM record cleared on erasure.
 CRM_PERSONAL_FIELDS = ("mobile", "unionid", "openid", "name", "birthday")
@@ -174,20 +184,21 @@ def _erase(con, run_id: str, dead: str) -> ErasureReport:
     # The newly erased: everything they left, in every table.
     if report.members_erased:
         personal = ", ".join(f"{c} = null" for c in CRM_PERSONAL_FIELDS)
-        (n,) = con.execute(f"update raw.crm__members set {personal}"
-                           f" where member_id in (select member_id from erasing)").fetchone()
+        (n,) = con.execute(f"update raw.crm__members set {personal}, _erased_at = ?"
+                           f" where member_id in (select member_id from erasing)",
+                           [ran_at]).fetchone()
         changed("crm__members", "personal_fields", n)
         for table, column, kind in IDENTIFIER_COLUMNS:
             (n,) = con.execute(
-                f"update raw.{table} set {column} = null where {column} in"
-                f" (select value from erased_values where kind = '{kind}')").fetchone()
+                f"update raw.{table} set {column} = null, _erased_at = ? where {column} in"
+                f" (select value from erased_values where kind = '{kind}')", [ran_at]).fetchone()
             changed(table, column, n)
     # Member keys: the newly erased everywhere, the erased before in rows landed since.
     for table, column in MEMBER_KEYS:
         (n,) = con.execute(
-            f"update raw.{table} set {column} = ? where {column} in"
+            f"update raw.{table} set {column} = ?, _erased_at = ? where {column} in"
             f" (select member_id from erasing) or (_loaded_at > ? and {column} in"
-            f" (select member_id from meta.erasure_log))", [dead, since]).fetchone()
+            f" (select member_id from meta.erasure_log))", [dead, ran_at, since]).fetchone()
         changed(table, column, n)
     changed("meta.dq_row_flags", "member_id", _rekey_flags(con, dead))
     changed("meta.quarantine", "raw_record", _mask_quarantine(con, dead, since))
@@ -266,8 +277,42 @@ def _mask_quarantine(con, dead: str, since) -> int:
     return changed
 
 
+def _empty_change_lists(con) -> None:
+    """After a marts build that followed an erasure, empty its lists of what it rebuilt
+    (the intermediate ``int_*_touched`` tables): they name the rows as they were before the
+    build, the erased members' old member_id and hashes among them. Nothing reads them
+    after the build but publish's delta, which such a build does not use."""
+    tables = {t for (t,) in con.execute("select table_schema || '.' || table_name"
+                                        " from information_schema.tables").fetchall()}
+    if "meta.build_state" not in tables:
+        return
+    (carry,) = con.execute("select carry from meta.build_state where layer = 'marts'"
+                           ).fetchone() or (None,)
+    if not carry or not json.loads(carry).get("erased"):
+        return
+    lists = sorted(t for t in tables if t.startswith("intermediate.int_")
+                   and t.endswith("_touched"))
+    for table in lists:
+        con.execute(f"delete from {table}")
+    log.info("erasure: emptied %s", ", ".join(lists) or "no change lists")
+
+
+def compact_after_days() -> float:
+    """How many days an erasure's freed blocks may stay in the working file."""
+    value = os.environ.get(COMPACT_AFTER_VARIABLE, "")
+    try:
+        days = float(value) if value else DEFAULT_COMPACT_AFTER_DAYS
+    except ValueError:
+        days = -1
+    if not days >= 0:
+        raise ValueError(f"{COMPACT_AFTER_VARIABLE} must be a number of days, 0 or more;"
+                         f" got {value!r}")
+    return days
+
+
 def compact(warehouse_dir: str | Path) -> bool:
-    """Rewrite the working file if an erasure has not been compacted yet: DuckDB reuses
+    """Rewrite the working file once an erasure not yet compacted is due (the oldest is
+    ``compact_after_days`` old; the module's docstring): DuckDB reuses
     freed blocks but does not overwrite them, so the old values of erased rows (and of the
     staging and mart tables dbt replaced since) stay readable in the file until it is
     rewritten. The copy (every schema, table, view, constraint and comment) is written
@@ -279,9 +324,16 @@ def compact(warehouse_dir: str | Path) -> bool:
     staged.unlink(missing_ok=True)
     con = warehouse.connect(warehouse_dir)
     try:
-        (pending,) = con.execute(
-            "select count(*) from meta.erasure_log where compacted_at is null").fetchone()
-        if not pending:
+        _empty_change_lists(con)
+        days = compact_after_days()
+        (pending, due) = con.execute(
+            "select count(*), coalesce(min(erased_at) <= now() - to_seconds(?), false)"
+            " from meta.erasure_log where compacted_at is null", [days * 86400]).fetchone()
+        if not due:
+            if pending:
+                log.info("erasure: %d erasure(s) not yet compacted; the working file is"
+                         " rewritten once the oldest is %g day(s) old (%s)", pending, days,
+                         COMPACT_AFTER_VARIABLE)
             return False
         con.execute("force checkpoint")  # nothing of the old file left only in its WAL
         (source,) = con.execute("select current_database()").fetchone()

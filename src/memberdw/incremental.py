@@ -11,8 +11,6 @@ build recorded in ``meta.build_state`` and names what changed:
 - a PII key (every keyed hash changes);
 - the as-of date (``delivered_by_as_of`` admits other deliveries, including rows loaded
   before the last build);
-- an erasure pass that changed rows (``meta.erasure_passes``): it re-keys raw rows in
-  place, which their ``_loaded_at`` does not show;
 - the run asked for it (``memberdw run --full-refresh``).
 
 The marts layer's order facts (macro ``order_facts_incremental``) rebuild only the orders
@@ -20,6 +18,12 @@ that changed since the last finished marts build (``int_orders_touched``): ``beg
 hands dbt that build's position (``marts_watermark``: when it started, so every row loaded
 since is newer; ``marts_dq_run``: the validation run whose flags it read) and forgets it
 while the build runs, so a build killed half-way leaves none and the next one is full.
+
+An erasure does not make a build full: it changes raw rows in place and stamps them
+``_erased_at``, and the incremental models rebuild them as they do new loads (macros
+touched_keys_only, delete_erased_members). It makes the next publication a whole new
+serving file (``built_from`` None): a file copied and added to would keep the erased
+values in its freed blocks.
 
 A full refresh gives the same tables an incremental run would (tests/test_incremental.py).
 """
@@ -60,9 +64,8 @@ def full_refresh_reason(warehouse_dir: Path, layer: str, as_of: str | None,
     try:
         con.execute(DDL)
         con.execute(CARRY_DDL)
-        row = con.execute("select inputs, erasure_passes from meta.build_state where layer = ?",
+        row = con.execute("select inputs from meta.build_state where layer = ?",
                           [layer]).fetchone()
-        passes = _erasure_passes(con)
     finally:
         con.close()
     if row is None:
@@ -71,8 +74,6 @@ def full_refresh_reason(warehouse_dir: Path, layer: str, as_of: str | None,
     changed = [name for name in now if built.get(name) != now[name]]
     if changed:
         return "changed since the last build: " + ", ".join(changed)
-    if passes != row[1]:
-        return "an erasure changed rows since the last build"
     return None
 
 
@@ -102,8 +103,9 @@ def begin_marts(warehouse_dir: Path, as_of: str | None,
     reason = full_refresh_reason(warehouse_dir, "marts", as_of, asked)
     con = warehouse.connect(Path(warehouse_dir))
     try:
-        (carry,) = con.execute("select carry from meta.build_state where layer = 'marts'"
-                               ).fetchone() or (None,)
+        (carry, passes) = con.execute("select carry, erasure_passes from meta.build_state"
+                                      " where layer = 'marts'").fetchone() or (None, None)
+        erased = passes != _erasure_passes(con)
         newest = quality.newest_run_id(con)
         (now,) = con.execute("select cast(now() as varchar)").fetchone()
         con.execute("delete from meta.build_state where layer = 'marts'")
@@ -115,6 +117,9 @@ def begin_marts(warehouse_dir: Path, as_of: str | None,
     if reason is None:
         before = json.loads(carry)
         run_vars = {"marts_watermark": before["watermark"], "marts_dq_run": before["dq_run"] or ""}
-    # built_from: the build this one adds to (None: a full one), for publish's delta
-    return reason, run_vars, {"watermark": now, "dq_run": newest,
-                              "built_from": run_vars.get("marts_watermark")}
+    # built_from: the build this one adds to, for publish's delta (None: a full build, or
+    # an erasure since the last one: the serving file is written anew)
+    # erased: the build ran after an erasure (memberdw.erasure.compact then empties its lists
+    # of what it rebuilt, which name rows as they were before)
+    return reason, run_vars, {"watermark": now, "dq_run": newest, "erased": erased,
+                              "built_from": None if erased else run_vars.get("marts_watermark")}

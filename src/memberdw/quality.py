@@ -21,6 +21,19 @@ failing rows themselves.
                       (the row leaves the facts) or ``review`` (kept, flagged, listed)
   meta.dq_fingerprints  per run and dataset, a digest of what the validation saw
 
+Only new batches: GE evaluates the rows that are new since the newest validation of the
+dataset, not all of history (``_scope``). ``meta.dq_seen`` keeps a hash of each row that
+validation saw (its record key, and the whole row with its derived columns: a z-score, a
+key's copies, whether a reference is known); the batch is every row whose record key has a
+row that is new, changed or gone since, or that a future-date rule picks under this bound
+or the one it was judged under. Every rule reads only its row's columns, so the other rows
+would be judged as before: their flags are carried over from that run, and the batch's are
+added. ``meta.dq_results`` judges the dataset (its rows, the failing rows among them, and
+``validated_rows``, the batch GE evaluated); GE's own results and Data Docs show the batch.
+A dataset is validated whole when there is no such run to add to (the first validation,
+other rules, another GE, a newer run that did not validate it, a re-run of the same
+run_id).
+
 A call that would validate nothing new (the staging rows each dataset reads, its query and
 rules, and the rows the "not in the future" rules pick, all as they were in the newest
 validation run, the one whose flags the models use) runs no GE and records nothing: that
@@ -90,6 +103,7 @@ class RuleOutcome:
     unexpected_count: int | None
     unexpected_percent: float | None
     exception_message: str | None = None
+    validated_rows: int | None = None     # the rows GE evaluated (the new batch)
 
     def describe(self) -> str:
         if self.exception_message:
@@ -197,6 +211,10 @@ def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
         reused = _reused(con, warehouse_dir, run_id, reused_from, names) if reused_from else None
         if reused:
             con.execute("drop schema if exists dq cascade")
+        else:
+            seconds = {"materialise": time.perf_counter() - started}
+            scopes = _scope(con, selected, run_id, bound)
+            seconds["scope"] = time.perf_counter() - started - sum(seconds.values())
     finally:
         con.close()
     if reused:
@@ -223,27 +241,32 @@ def validate(warehouse_dir: Path, run_id: str, as_of: date | None = None,
             sources += [d.data.data_asset.datasource for d in checkpoint.validation_definitions]
             for result_id, suite_result in checkpoint.run(run_id=gx_run_id).run_results.items():
                 result_ids.append(result_id)
-                outcomes += [_outcome(ds, r, row_counts[ds.name]) for r in suite_result.results]
+                outcomes += [_outcome(ds, r, scopes[ds.name].rows) for r in suite_result.results]
     finally:
         _close(sources)
+    seconds["ge"] = time.perf_counter() - started - sum(seconds.values())
     docs = _build_docs(context, result_ids + renamed, [ds.suite_name for ds in selected])
+    seconds["data_docs"] = time.perf_counter() - started - sum(seconds.values())
 
-    failed = {(o.dataset, o.rule) for o in outcomes if not o.success}
+    failed = {(o.dataset, o.rule) for o in outcomes if not o.success}  # in the batch
     flagged = [(ds, r) for ds in selected for r in ds.checked_rules()
                if r.action and (ds.name, r.name) in failed]
     con = warehouse.connect(warehouse_dir)
     try:
-        rows_flagged = _write(con, run_id, validated_at, [ds.name for ds in selected],
-                              outcomes, flagged, bound, fingerprints)
+        outcomes = _of_the_dataset(con, selected, outcomes, scopes, row_counts, bound)
+        rows_flagged = _write(con, run_id, validated_at, selected, outcomes, flagged, bound,
+                              fingerprints, scopes)
         con.execute("drop schema if exists dq cascade")
     finally:
         con.close()
+    seconds["write"] = time.perf_counter() - started - sum(seconds.values())
 
     result = QualityResult(
         run_id=run_id, outcomes=outcomes, datasets=names, data_docs_path=docs,
         rows_flagged=rows_flagged, seconds=time.perf_counter() - started)
-    log.info("data quality %s: passed=%s, %d rules, flagged %s, %.1f s, docs %s",
-             run_id, result.passed, len(outcomes), result.rows_flagged, result.seconds, docs)
+    log.info("data quality %s: passed=%s, %d rules, flagged %s, %.1f s (%s), docs %s",
+             run_id, result.passed, len(outcomes), result.rows_flagged, result.seconds,
+             ", ".join(f"{step} {s:.1f} s" for step, s in seconds.items()), docs)
     _build_audit_page(warehouse_dir)
     return result
 
@@ -259,7 +282,8 @@ def _build_audit_page(warehouse_dir: Path) -> None:
 def _materialise(con, selected) -> dict[str, int]:
     """Each dataset's rows as ``dq.<dataset>``: its query (joins, windows) runs once, not
     once per rule. Returns the row count of each."""
-    con.execute("create schema if not exists dq")
+    con.execute("drop schema if exists dq cascade")  # what a run that stopped left
+    con.execute("create schema dq")
     counts = {}
     for ds in selected:
         try:
@@ -284,8 +308,6 @@ def _fingerprints(con, selected, bound: str) -> dict[str, str]:
     meet the rows, so its last bits differ between two builds of the same data. The bound
     itself is left out: without an as-of it is "now" and moves on every run, while the rows
     it picks rarely change."""
-    from importlib.metadata import version
-
     from expectations.base import BOOKKEEPING_COLUMNS, FUTURE_BOUND
 
     tables: dict[str, list[str]] = {}  # a staging table two datasets read is hashed once
@@ -307,13 +329,115 @@ def _fingerprints(con, selected, bound: str) -> dict[str, str]:
                 picks += [f"count(*) {picked}", f"sum({flag_key}) {picked}"]
         picked = (con.execute(f"select {', '.join(picks)} from {ds.table}").fetchone()
                   if picks else ())
-        seen = {"query": ds.query, "record_key": ds.record_key,
-                "rules": [asdict(r) for r in rules], "gx": version("great_expectations"),
+        seen = {**_definition_parts(ds),
                 "inputs": {name: tables[name] for name in inputs or [ds.table]},
                 "future_picks": [str(v) for v in picked]}
-        digests[ds.name] = hashlib.sha256(
-            json.dumps(seen, sort_keys=True).encode("utf-8")).hexdigest()
+        digests[ds.name] = _digest(seen)
     return digests
+
+
+def _definition_parts(ds) -> dict:
+    """What a dataset's verdicts mean: its query, record key and rules as written, and GE's
+    version."""
+    from importlib.metadata import version
+
+    return {"query": ds.query, "record_key": ds.record_key,
+            "rules": [asdict(r) for r in ds.checked_rules()], "gx": version("great_expectations")}
+
+
+def _digest(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------- new batches
+
+@dataclass(frozen=True)
+class Scope:
+    """What one validation of a dataset evaluates: ``rows`` of the batch (``dq.<dataset>``),
+    and the run whose flags it carries over for the other rows (None: the batch is every
+    row)."""
+
+    rows: int
+    carried_from: str | None
+
+
+def _scope(con, selected, run_id: str, bound: str) -> dict[str, Scope]:
+    """Per dataset, the batch GE validates (the module's docstring, "Only new batches"):
+    leaves ``dq.<dataset>__all`` every row, ``dq.<dataset>__now`` the hashes of every row,
+    ``dq.<dataset>__keys`` the record-key hashes of the batch and ``dq.<dataset>`` the batch
+    (a view of every row when nothing is carried over)."""
+    from expectations.base import FUTURE_BOUND
+
+    newest = newest_run_id(con)
+    state = {name: (run, definition, judged_under) for name, run, definition, judged_under
+             in con.execute("select dataset, run_id, definition, future_bound"
+                            " from meta.dq_seen_state").fetchall()}
+    scopes = {}
+    for ds in selected:
+        every, now, keys = (f"{ds.table}__{part}" for part in ("all", "now", "keys"))
+        con.execute(f"alter table {ds.table} rename to {every.split('.')[1]}")
+        con.execute(f"create table {now} as select distinct hash(record_key) as key_hash,"
+                    f" hash(row) as row_hash from {every} as row")
+        run, definition, judged_under = state.get(ds.name, (None, None, None))
+        carried_from = (newest if run == newest and newest not in (None, run_id)
+                        and definition == _digest(_definition_parts(ds)) else None)
+        if carried_from is None:
+            con.execute(f"create table {keys} as select distinct key_hash from {now}")
+            con.execute(f"create view {ds.table} as select * from {every}")
+        else:
+            picks = " or ".join(f"({r.condition(b)})" for r in ds.checked_rules()
+                                if FUTURE_BOUND in r.fails for b in (bound, judged_under))
+            con.execute(f"""
+                create table {keys} as
+                with seen as (select key_hash, row_hash from meta.dq_seen where dataset = ?)
+                select now.key_hash from {now} as now
+                anti join seen on now.key_hash = seen.key_hash and now.row_hash = seen.row_hash
+                union
+                select seen.key_hash from seen
+                anti join {now} as now
+                    on now.key_hash = seen.key_hash and now.row_hash = seen.row_hash
+                union
+                select hash(record_key) from {every} where {picks or 'false'}
+            """, [ds.name])
+            con.execute(f"create table {ds.table} as select * from {every}"
+                        f" where hash(record_key) in (select key_hash from {keys})")
+        (rows,) = con.execute(f"select count(*) from {ds.table}").fetchone()
+        scopes[ds.name] = Scope(rows=rows, carried_from=carried_from)
+        log.info("data quality: %s: %s", ds.name,
+                 f"{rows:,} new or changed rows validated, the other rows' flags carried over"
+                 f" from run {carried_from}" if carried_from else f"every row ({rows:,}) validated")
+    return scopes
+
+
+def _of_the_dataset(con, selected, outcomes: list[RuleOutcome], scopes: dict[str, Scope],
+                    row_counts: dict[str, int], bound: str) -> list[RuleOutcome]:
+    """GE's outcomes on each batch as outcomes on the dataset: every row (``element_count``),
+    the failing ones among them (counted in DuckDB with the rule's own condition when GE saw
+    only a batch), and the batch GE evaluated (``validated_rows``)."""
+    from dataclasses import replace
+
+    by_name = {ds.name: ds for ds in selected}
+    failing: dict[str, dict[str, int]] = {}
+    for name, scope in scopes.items():
+        if scope.carried_from:
+            rules = by_name[name].checked_rules()
+            counts = con.execute("select " + ", ".join(
+                f"count(*) filter (where {r.condition(bound)})" for r in rules)
+                + f" from {by_name[name].table}__all").fetchone()
+            failing[name] = dict(zip((r.name for r in rules), counts))
+    adjusted = []
+    for o in outcomes:
+        total = row_counts[o.dataset]
+        changes = {"element_count": total, "validated_rows": scopes[o.dataset].rows}
+        if o.dataset in failing and not o.exception_message:
+            unexpected = failing[o.dataset][o.rule]
+            changes.update(unexpected_count=unexpected, success=unexpected == 0,
+                           unexpected_percent=100.0 * unexpected / total if total else None)
+        elif o.unexpected_count is not None:
+            changes["unexpected_percent"] = (100.0 * o.unexpected_count / total
+                                             if total else None)
+        adjusted.append(replace(o, **changes))
+    return adjusted
 
 
 def newest_run_id(con) -> str | None:
@@ -563,26 +687,25 @@ def _outcome(ds, result, element_count: int) -> RuleOutcome:
         exception_message=message)
 
 
-def _write(con, run_id: str, validated_at: datetime, datasets: list[str],
-           outcomes: list[RuleOutcome], flagged: list, bound: str,
-           fingerprints: dict[str, str]) -> dict[str, int]:
-    """Results, flagged rows and fingerprints of this run, replacing an earlier call's; the
-    rows are selected in DuckDB by each rule's own condition. Returns rows flagged per
-    rule."""
+def _write(con, run_id: str, validated_at: datetime, selected, outcomes: list[RuleOutcome],
+           flagged: list, bound: str, fingerprints: dict[str, str],
+           scopes: dict[str, Scope]) -> dict[str, int]:
+    """Results, flagged rows, fingerprints and seen rows of this run, replacing an earlier
+    call's; the batch's rows are flagged in DuckDB by each rule's own condition, the other
+    rows' flags carried over. Returns rows flagged per rule."""
+    datasets = [ds.name for ds in selected]
     results = pd.DataFrame(
         [{"run_id": run_id, "validated_at": validated_at, **asdict(o)} for o in outcomes],
         columns=["run_id", "validated_at", "suite", "dataset", "expectation", "rule",
                  "column_name", "severity", "action", "success", "element_count",
-                 "unexpected_count", "unexpected_percent", "exception_message"])
+                 "unexpected_count", "unexpected_percent", "exception_message",
+                 "validated_rows"])
     placeholders = ", ".join("?" for _ in datasets)
-    rows_flagged = {}
+    flag_columns = ", ".join(_FLAG_COLUMNS)
     with warehouse.transaction(con):
-        con.execute(f"delete from meta.dq_results where run_id = ? and dataset in ({placeholders})",
-                    [run_id, *datasets])
-        con.execute(f"delete from meta.dq_row_flags where run_id = ? and dataset in "
-                    f"({placeholders})", [run_id, *datasets])
-        con.execute(f"delete from meta.dq_fingerprints where run_id = ? and dataset in "
-                    f"({placeholders})", [run_id, *datasets])
+        for table in ("dq_results", "dq_row_flags", "dq_fingerprints"):
+            con.execute(f"delete from meta.{table} where run_id = ? and dataset in"
+                        f" ({placeholders})", [run_id, *datasets])
         con.executemany("insert into meta.dq_fingerprints values (?, ?, ?, ?)",
                         [[run_id, name, digest, validated_at]
                          for name, digest in fingerprints.items()])
@@ -592,16 +715,37 @@ def _write(con, run_id: str, validated_at: datetime, datasets: list[str],
             con.execute(f"insert into meta.dq_results ({names}) select {names} from dq_results_new")
         finally:
             con.unregister("dq_results_new")
+        for ds in selected:
+            scope = scopes[ds.name]
+            if scope.carried_from:  # the flags of the rows not in the batch, as they were
+                con.execute(f"""
+                    insert into meta.dq_row_flags ({flag_columns})
+                    select ? as run_id, {flag_columns.replace('run_id, ', '', 1)}
+                    from meta.dq_row_flags
+                    where run_id = ? and dataset = ?
+                        and hash(record_key) not in (select key_hash from {ds.table}__keys)
+                """, [run_id, scope.carried_from, ds.name])
+            # what this run saw: the batch's rows replace the seen rows of their keys
+            batch_only = (f" and key_hash in (select key_hash from {ds.table}__keys)"
+                          if scope.carried_from else "")
+            con.execute(f"delete from meta.dq_seen where dataset = ?{batch_only}", [ds.name])
+            con.execute(f"insert into meta.dq_seen select ?, key_hash, row_hash"
+                        f" from {ds.table}__now where true{batch_only}", [ds.name])
+            con.execute("insert or replace into meta.dq_seen_state values (?, ?, ?, ?)",
+                        [ds.name, run_id, _digest(_definition_parts(ds)), bound])
         for ds, r in flagged:
             # A key delivered twice on the same line is one flag.
-            (rows_flagged[f"{ds.name}/{r.name}"],) = con.execute(f"""
-                insert into meta.dq_row_flags ({", ".join(_FLAG_COLUMNS)})
+            con.execute(f"""
+                insert into meta.dq_row_flags ({flag_columns})
                 select distinct ?, ?, ?, ?, ?, record_key, member_id, _source_file,
                        _source_line, ?
                 from {ds.table}
                 where {r.condition(bound)}
-            """, [run_id, ds.name, r.name, r.severity, r.action, validated_at]).fetchone()
-    return rows_flagged
+            """, [run_id, ds.name, r.name, r.severity, r.action, validated_at])
+    return dict(con.execute(
+        f"select dataset || '/' || rule, count(*) from meta.dq_row_flags where run_id = ?"
+        f" and dataset in ({placeholders}) group by all order by 1", [run_id, *datasets]
+    ).fetchall())
 
 
 def _int(value) -> int | None:

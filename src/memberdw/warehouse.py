@@ -86,6 +86,8 @@ create table if not exists meta.dq_results (
     unexpected_percent double,          -- of the non-null values checked (GE's definition)
     exception_message varchar           -- the expectation could not be evaluated
 );
+-- the rows GE evaluated: the new batch (the whole dataset on a full validation)
+alter table meta.dq_results add column if not exists validated_rows bigint;
 -- ... and its verdicts on single rows: quarantine or review.
 create table if not exists meta.dq_row_flags (
     run_id varchar not null,
@@ -107,6 +109,21 @@ create table if not exists meta.dq_fingerprints (
     dataset varchar not null,
     fingerprint varchar not null,       -- sha256: inputs, query, rules, future picks
     validated_at timestamptz not null
+);
+-- The rows the newest validation of each dataset saw, as hashes of their record key and
+-- of the whole row, so the next one validates only the rows that are new or changed
+-- (memberdw.quality, "Only new batches"); and which run, rules and future bound they were
+-- judged under.
+create table if not exists meta.dq_seen (
+    dataset varchar not null,
+    key_hash ubigint not null,
+    row_hash ubigint not null
+);
+create table if not exists meta.dq_seen_state (
+    dataset varchar primary key,
+    run_id varchar not null,
+    definition varchar not null,        -- sha256: query, record key, rules, GE's version
+    future_bound varchar not null
 );
 -- Erasures (memberdw.erasure): one row per member_id whose erasure was carried out ...
 create table if not exists meta.erasure_log (
@@ -140,7 +157,9 @@ create table if not exists meta.watermarks (
 """
 
 LINEAGE_DDL = ("_dt DATE, _source_file VARCHAR, _source_line BIGINT, _load_id VARCHAR,"
-               " _loaded_at TIMESTAMPTZ")
+               " _loaded_at TIMESTAMPTZ, _erased_at TIMESTAMPTZ")
+# _erased_at: when an erasure last changed the row in place (memberdw.erasure), so that
+# incremental staging rebuilds it as it would a new load (macro touched_keys_only)
 
 
 @dataclass
@@ -209,6 +228,9 @@ def connect(warehouse_dir: Path) -> duckdb.DuckDBPyConnection:
     for entity in ENTITIES:
         con.execute(f"create table if not exists raw.{entity.raw_table} "
                     f"({parsing.raw_columns_ddl(entity)}, {LINEAGE_DDL})")
+        # a warehouse from before the column
+        con.execute(f"alter table raw.{entity.raw_table}"
+                    f" add column if not exists _erased_at timestamptz")
     return con
 
 

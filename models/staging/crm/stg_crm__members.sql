@@ -1,4 +1,4 @@
-{{ config(**keyed_incremental(['member_id'])) }}
+{{ config(**keyed_incremental(['member_id'], member_key='member_id')) }}
 
 with
 
@@ -41,7 +41,7 @@ latest as (
         _copies_in_delivery,
         _source_file,
         _source_line,
-        _loaded_at
+        {{ loaded_or_erased_at() }} as _loaded_at
     from ranked
     where version_rank = 1
 )

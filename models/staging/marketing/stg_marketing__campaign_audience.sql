@@ -1,4 +1,4 @@
-{{ config(**keyed_incremental(['campaign_id', 'member_id'])) }}
+{{ config(**keyed_incremental(['campaign_id', 'member_id'], member_key='member_id')) }}
 
 with
 
@@ -25,7 +25,7 @@ latest as (
         {{ business_time('assigned_at') }} as assigned_at,
         _source_file,
         _source_line,
-        _loaded_at
+        {{ loaded_or_erased_at() }} as _loaded_at
     from ranked
     where version_rank = 1
 )

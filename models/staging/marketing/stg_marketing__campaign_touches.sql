@@ -1,4 +1,4 @@
-{{ config(**keyed_incremental(['campaign_id', 'member_id', 'channel', 'sent_at'])) }}
+{{ config(**keyed_incremental(['campaign_id', 'member_id', 'channel', 'sent_at'], member_key='member_id')) }}
 
 with
 
@@ -30,7 +30,7 @@ latest as (
         {{ business_time('clicked_at') }} as clicked_at,
         _source_file,
         _source_line,
-        _loaded_at
+        {{ loaded_or_erased_at() }} as _loaded_at
     from ranked
     where version_rank = 1
 )

@@ -30,7 +30,7 @@ latest as (
         _copies_in_delivery,
         _source_file,
         _source_line,
-        _loaded_at
+        {{ loaded_or_erased_at() }} as _loaded_at
     from ranked
     where version_rank = 1
 )

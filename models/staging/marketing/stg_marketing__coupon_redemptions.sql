@@ -29,7 +29,7 @@ latest as (
         discount_amount,
         _source_file,
         _source_line,
-        _loaded_at
+        {{ loaded_or_erased_at() }} as _loaded_at
     from ranked
     where version_rank = 1
 )

@@ -42,7 +42,7 @@ latest as (
         shared_by_hashed.value_hash as shared_by_openid_hash,
         newest._source_file,
         newest._source_line,
-        newest._loaded_at
+        {{ loaded_or_erased_at('newest') }} as _loaded_at
     from newest
     left join hashed as openid_hashed on newest.openid = openid_hashed.value
     left join hashed as unionid_hashed on newest.unionid = unionid_hashed.value

@@ -49,7 +49,7 @@ latest as (
         newest._copies_in_delivery,
         newest._source_file,
         newest._source_line,
-        newest._loaded_at
+        {{ loaded_or_erased_at('newest') }} as _loaded_at
     from newest
     left join hashed as openid_hashed on newest.openid = openid_hashed.value
     left join hashed as unionid_hashed on newest.unionid = unionid_hashed.value
