@@ -9,9 +9,10 @@ or on its own, against a warehouse `memberdw run` built:
 
     MEMBERDW_PII_KEY=<32+ bytes> .venv/bin/python bench/postgres_part.py /path/to/wh [--compare]
 
-``run`` loads raw and meta from warehouse.duckdb into PostgreSQL, builds every model
-there (dbt build --target postgres: staging, the marts, the four Python models computed
-outside dbt, the rest), and returns wall seconds, the member-facts + RFM stage (the sum of
+``run`` loads raw and meta from warehouse.duckdb into PostgreSQL, builds there the models
+of the RFM stage and every model they are built from (dbt build --target postgres; every
+model, the four Python models computed outside dbt included, with --all-models or
+--compare: at 1M members PostgreSQL needs hours for all of them), and returns wall seconds, the member-facts + RFM stage (the sum of
 dbt's execution_time over bench/stage.py's RFM_STAGE, as bench/run.py sums DuckDB's), the
 same sum from the DuckDB build's run_results.json beside it, and the peak memory of the
 PostgreSQL server backends that served the build, from /proc of each backend pid (Linux,
@@ -100,8 +101,11 @@ class BackendMemory(Sampler):
                 "backends": len(self.backends)}
 
 
-def run(warehouse_dir, url: str | None = None, threads: int = 1, compare: bool = False) -> dict:
-    """Build the DuckDB-built warehouse's models on PostgreSQL (module docstring). Returns
+def run(warehouse_dir, url: str | None = None, threads: int = 1, compare: bool = False,
+        all_models: bool = False) -> dict:
+    """Build the DuckDB-built warehouse's models on PostgreSQL (module docstring): the RFM
+    stage's models and what they are built from, or every model with ``all_models`` or
+    ``compare`` (which compares every mart). Returns
     wall_seconds (load + dbt + Python models), steps, rfm_stage_seconds (PostgreSQL),
     duckdb_rfm_stage_seconds (from the warehouse's own run_results.json), rfm_models (the
     PostgreSQL seconds of each), the backends' peak memory (MB), dbt's client peak RSS,
@@ -110,7 +114,8 @@ def run(warehouse_dir, url: str | None = None, threads: int = 1, compare: bool =
     url = url or os.environ.get("MEMBERDW_BENCH_POSTGRES_URL") or DEFAULT_URL
     names = RFM_STAGE
     with BackendMemory(url) as memory:
-        result = postgres_build.build(warehouse_dir, url, threads=threads)
+        result = postgres_build.build(warehouse_dir, url, threads=threads,
+                                      models=None if all_models or compare else names)
     missing = [n for n in names if n not in result["models"]]
     if missing:
         raise RuntimeError(f"models of the RFM stage not built on PostgreSQL: {missing}")
@@ -156,10 +161,13 @@ def main() -> None:
     ap.add_argument("warehouse", type=Path, help="a warehouse `memberdw run` built")
     ap.add_argument("--url", help=f"PostgreSQL URL (default {DEFAULT_URL})")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--compare", action="store_true", help="also compare every mart with DuckDB's")
+    ap.add_argument("--compare", action="store_true",
+                    help="build every model and compare every mart with DuckDB's")
+    ap.add_argument("--all-models", action="store_true",
+                    help="build every model, not only the RFM stage and its inputs")
     args = ap.parse_args()
     started = time.perf_counter()
-    result = run(args.warehouse, args.url, args.threads, args.compare)
+    result = run(args.warehouse, args.url, args.threads, args.compare, args.all_models)
     result["seconds_with_compare"] = round(time.perf_counter() - started, 2)
     print(json.dumps(result, indent=2, default=str))
 

@@ -12,8 +12,8 @@ Prints, side by side:
       and JSON Lines files (bench/pandas_part.py: memberdw's definitions step by step; with
       --compare, the rows differing from mart_member_rfm, 0 when equal);
   (c) the same dbt models on the local PostgreSQL via dbt-postgres (bench/postgres_part.py,
-      on the full build's sources; skip with --no-postgres, compare every mart with
-      --compare);
+      on the full build's sources: the RFM stage and the models it is built from; every
+      model and every mart compared with --compare; skip with --no-postgres);
   (d) the same dbt models on a local Apache Spark via dbt-spark (bench/spark_part.py, on the
       full build's raw zone; skip with --no-spark, --compare compares here too);
   (e) the engine floor: DuckDB computing the same RFM straight from the landed files in one

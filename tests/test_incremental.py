@@ -58,15 +58,22 @@ def bring_back(landing, held):
         folder.rename(landing / folder.relative_to(held))
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    base = tmp_path_factory.mktemp("incremental")
+def built_up_to_the_last_day(tmp_path_factory, name):
+    """A generated landing root and the warehouse ``inc`` a run built from every day but
+    the last, which then arrives (not yet run): (base, landing, that run)."""
+    base = tmp_path_factory.mktemp(name)
     landing = base / "landing"
     generate(landing, members=MEMBERS, days=DAYS, seed=SEED, start=START, quiet=True)
     held = hold_back_last_day(landing, base / "held")
-    first = ok(memberdw_run(landing, base / "inc"))
-    first_state = build_state(base / "inc")
+    run = ok(memberdw_run(landing, base / "inc"))
     bring_back(landing, held)
+    return base, landing, run
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    base, landing, first = built_up_to_the_last_day(tmp_path_factory, "incremental")
+    first_state = build_state(base / "inc")
     # a late correction of the first day's first ticket line, delivered with the last day
     day_one = sorted((landing / "pos" / "order_lines" / f"dt={START}").glob("*.csv"))[0]
     header, line = day_one.read_text(encoding="utf-8").splitlines()[:2]
@@ -329,12 +336,7 @@ def late_events(tmp_path_factory):
     earlier version's day changes too)."""
     import json
 
-    base = tmp_path_factory.mktemp("late_events")
-    landing = base / "landing"
-    generate(landing, members=MEMBERS, days=DAYS, seed=SEED, start=START, quiet=True)
-    held = hold_back_last_day(landing, base / "held")
-    ok(memberdw_run(landing, base / "inc"))
-    bring_back(landing, held)
+    base, landing, _ = built_up_to_the_last_day(tmp_path_factory, "late_events")
     first_day = {}
     for offset in range(DAYS - 1):
         for event in _day_events(landing, START + timedelta(days=offset)):
@@ -406,12 +408,7 @@ def erased(tmp_path_factory):
     most POS lines before it: the daily run stays incremental."""
     import csv
 
-    base = tmp_path_factory.mktemp("erased")
-    landing = base / "landing"
-    generate(landing, members=MEMBERS, days=DAYS, seed=SEED, start=START, quiet=True)
-    held = hold_back_last_day(landing, base / "held")
-    ok(memberdw_run(landing, base / "inc"))
-    bring_back(landing, held)
+    base, landing, _ = built_up_to_the_last_day(tmp_path_factory, "erased")
     con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
     try:
         (member_id,) = con.execute(
