@@ -44,3 +44,29 @@
             {{ json_text(record, 'created_at') }}
         ) as sold_at
 {%- endmacro %}
+
+{#- A condition on meta.quarantine (`relation`: its alias): the rejected row was a POS line
+    or a mini-program order, a sale had it parsed. -#}
+{% macro rejected_sale(relation) -%}
+    (
+        ({{ relation }}.source = 'pos' and {{ relation }}.entity = 'order_lines')
+        or ({{ relation }}.source = 'miniapp' and {{ relation }}.entity = 'orders')
+    )
+{%- endmacro %}
+
+{#- The business date of a rejected sale (the columns of rejected_sale_fields, `source` and
+    the file's `dt`): its order time (POS) or, when it carries a zone, its sale time
+    (mini-program), else the dt folder it was delivered in. -#}
+{% macro rejected_sale_date() -%}
+    coalesce(
+            case
+                when source = 'pos'
+                    then cast({{ try_strptime_ymd_hms('order_time') }} as date)
+            end,
+            case
+                when source = 'miniapp' and {{ regexp_contains('sold_at', "'(Z|[+-][0-9]{2}:[0-9]{2})$'") }}
+                    then cast({{ business_time(try_cast_timestamptz('sold_at')) }} as date)
+            end,
+            dt
+        )
+{%- endmacro %}

@@ -39,7 +39,6 @@ recognised: the warehouse no longer knows it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -282,16 +281,14 @@ def _empty_change_lists(con) -> None:
     (the intermediate ``int_*_touched`` tables): they name the rows as they were before the
     build, the erased members' old member_id and hashes among them. Nothing reads them
     after the build but publish's delta, which such a build does not use."""
-    tables = {t for (t,) in con.execute("select table_schema || '.' || table_name"
-                                        " from information_schema.tables").fetchall()}
-    if "meta.build_state" not in tables:
+    from memberdw import incremental
+
+    if not incremental.marts_position(con).get("erased"):
         return
-    (carry,) = con.execute("select carry from meta.build_state where layer = 'marts'"
-                           ).fetchone() or (None,)
-    if not carry or not json.loads(carry).get("erased"):
-        return
-    lists = sorted(t for t in tables if t.startswith("intermediate.int_")
-                   and t.endswith("_touched"))
+    lists = sorted(t for (t,) in con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables"
+        " where table_schema = 'intermediate' and starts_with(table_name, 'int_')"
+        " and ends_with(table_name, '_touched')").fetchall())
     for table in lists:
         con.execute(f"delete from {table}")
     log.info("erasure: emptied %s", ", ".join(lists) or "no change lists")

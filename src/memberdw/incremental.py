@@ -93,6 +93,21 @@ def record(warehouse_dir: Path, layer: str, as_of: str | None,
         con.close()
 
 
+def marts_position(con) -> dict:
+    """What the last finished marts build recorded (``begin_marts``' position: watermark,
+    dq_run, built_from, erased) and its ``full_refresh_reason``; {} when there is none."""
+    import duckdb
+
+    try:
+        row = con.execute("select full_refresh_reason, carry from meta.build_state"
+                          " where layer = 'marts'").fetchone()
+    except duckdb.CatalogException:  # no build recorded yet
+        return {}
+    if not row or not row[1]:
+        return {}
+    return {**json.loads(row[1]), "full_refresh_reason": row[0]}
+
+
 def begin_marts(warehouse_dir: Path, as_of: str | None,
                 asked: bool = False) -> tuple[str | None, dict, dict]:
     """Before the marts build: (why it must be a full refresh or None, the dbt vars of an

@@ -281,15 +281,11 @@ def publish(warehouse_dir: str | Path, run_id: str | None = None,
 def _marts_build(con) -> tuple[str | None, str | None]:
     """(the finished marts build the working marts are from, the build it added to or None
     when it was a full one), by their start times (memberdw.incremental.begin_marts)."""
-    try:
-        row = con.execute("select full_refresh_reason, carry from meta.build_state"
-                          " where layer = 'marts'").fetchone()
-    except duckdb.CatalogException:  # no build recorded yet
-        return None, None
-    if not row or not row[1]:
-        return None, None
-    carry = json.loads(row[1])
-    return carry.get("watermark"), None if row[0] else carry.get("built_from")
+    from memberdw import incremental
+
+    position = incremental.marts_position(con)
+    return (position.get("watermark"),
+            None if position.get("full_refresh_reason") else position.get("built_from"))
 
 
 def _delta_base(con, serving: Path, built_from: str | None) -> str | None:

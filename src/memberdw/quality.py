@@ -354,11 +354,12 @@ def _digest(parts: dict) -> str:
 @dataclass(frozen=True)
 class Scope:
     """What one validation of a dataset evaluates: ``rows`` of the batch (``dq.<dataset>``),
-    and the run whose flags it carries over for the other rows (None: the batch is every
-    row)."""
+    the run whose flags it carries over for the other rows (None: the batch is every row),
+    and the digest of the dataset's definition (``_definition_parts``) it judged under."""
 
     rows: int
     carried_from: str | None
+    definition: str
 
 
 def _scope(con, selected, run_id: str, bound: str) -> dict[str, Scope]:
@@ -379,8 +380,9 @@ def _scope(con, selected, run_id: str, bound: str) -> dict[str, Scope]:
         con.execute(f"create table {now} as select distinct hash(record_key) as key_hash,"
                     f" hash(row) as row_hash from {every} as row")
         run, definition, judged_under = state.get(ds.name, (None, None, None))
+        now_defined = _digest(_definition_parts(ds))
         carried_from = (newest if run == newest and newest not in (None, run_id)
-                        and definition == _digest(_definition_parts(ds)) else None)
+                        and definition == now_defined else None)
         if carried_from is None:
             con.execute(f"create table {keys} as select distinct key_hash from {now}")
             con.execute(f"create view {ds.table} as select * from {every}")
@@ -402,7 +404,7 @@ def _scope(con, selected, run_id: str, bound: str) -> dict[str, Scope]:
             con.execute(f"create table {ds.table} as select * from {every}"
                         f" where hash(record_key) in (select key_hash from {keys})")
         (rows,) = con.execute(f"select count(*) from {ds.table}").fetchone()
-        scopes[ds.name] = Scope(rows=rows, carried_from=carried_from)
+        scopes[ds.name] = Scope(rows=rows, carried_from=carried_from, definition=now_defined)
         log.info("data quality: %s: %s", ds.name,
                  f"{rows:,} new or changed rows validated, the other rows' flags carried over"
                  f" from run {carried_from}" if carried_from else f"every row ({rows:,}) validated")
@@ -470,13 +472,11 @@ def _reused(con, warehouse_dir: Path, run_id: str, reused_from: str,
     rows = con.execute(f"select {', '.join(columns)} from meta.dq_results"
                        f" where run_id = ? and dataset in ({placeholders})"
                        f" order by dataset, rule", [reused_from, *names]).fetchall()
-    flagged = con.execute(f"select dataset || '/' || rule, count(*) from meta.dq_row_flags"
-                          f" where run_id = ? and dataset in ({placeholders})"
-                          f" group by all order by 1", [reused_from, *names]).fetchall()
+    flagged = _rows_flagged(con, reused_from, names)
     docs = Path(warehouse_dir) / DATA_DOCS_INDEX
     return QualityResult(
         run_id=run_id, outcomes=[RuleOutcome(*r) for r in rows], datasets=names,
-        rows_flagged=dict(flagged), data_docs_path=docs if docs.is_file() else None,
+        rows_flagged=flagged, data_docs_path=docs if docs.is_file() else None,
         reused_from=reused_from)
 
 
@@ -732,7 +732,7 @@ def _write(con, run_id: str, validated_at: datetime, selected, outcomes: list[Ru
             con.execute(f"insert into meta.dq_seen select ?, key_hash, row_hash"
                         f" from {ds.table}__now where true{batch_only}", [ds.name])
             con.execute("insert or replace into meta.dq_seen_state values (?, ?, ?, ?)",
-                        [ds.name, run_id, _digest(_definition_parts(ds)), bound])
+                        [ds.name, run_id, scope.definition, bound])
         for ds, r in flagged:
             # A key delivered twice on the same line is one flag.
             con.execute(f"""
@@ -742,6 +742,12 @@ def _write(con, run_id: str, validated_at: datetime, selected, outcomes: list[Ru
                 from {ds.table}
                 where {r.condition(bound)}
             """, [run_id, ds.name, r.name, r.severity, r.action, validated_at])
+    return _rows_flagged(con, run_id, datasets)
+
+
+def _rows_flagged(con, run_id: str, datasets: list[str]) -> dict[str, int]:
+    """``<dataset>/<rule>`` -> rows of run ``run_id`` in meta.dq_row_flags."""
+    placeholders = ", ".join("?" for _ in datasets)
     return dict(con.execute(
         f"select dataset || '/' || rule, count(*) from meta.dq_row_flags where run_id = ?"
         f" and dataset in ({placeholders}) group by all order by 1", [run_id, *datasets]

@@ -139,10 +139,7 @@ rejected_text as (
     from quarantine
     inner join ledger on quarantine.load_id = ledger.load_id
     where
-        (
-            (quarantine.source = 'pos' and quarantine.entity = 'order_lines')
-            or (quarantine.source = 'miniapp' and quarantine.entity = 'orders')
-        )
+        {{ rejected_sale('quarantine') }}
         and (
             {{ loaded_since_marts_build('quarantine.quarantined_at') }}
             or {{ loaded_since_marts_build('ledger.recorded_at') }}
@@ -208,17 +205,7 @@ touched as (
     select
         source as channel,
         store_code,
-        coalesce(
-            case
-                when source = 'pos'
-                    then cast({{ try_strptime_ymd_hms('order_time') }} as date)
-            end,
-            case
-                when source = 'miniapp' and {{ regexp_contains('sold_at', "'(Z|[+-][0-9]{2}:[0-9]{2})$'") }}
-                    then cast({{ business_time(try_cast_timestamptz('sold_at')) }} as date)
-            end,
-            dt
-        ) as business_date
+        {{ rejected_sale_date() }} as business_date
     from rejected_fields
     union
     select

@@ -370,9 +370,7 @@ rejected_text as (
         {{ try_parse_json('quarantine.raw_record') }} as record
     from quarantine
     inner join ledger on quarantine.load_id = ledger.load_id
-    where
-        (quarantine.source = 'pos' and quarantine.entity = 'order_lines')
-        or (quarantine.source = 'miniapp' and quarantine.entity = 'orders')
+    where {{ rejected_sale('quarantine') }}
 ),
 
 rejected_fields as (
@@ -388,17 +386,7 @@ rejected_records as (
     select
         source as channel,
         coalesce(store_code, 'unknown') as store_code,
-        coalesce(
-            case
-                when source = 'pos'
-                    then cast({{ try_strptime_ymd_hms('order_time') }} as date)
-            end,
-            case
-                when source = 'miniapp' and {{ regexp_contains('sold_at', "'(Z|[+-][0-9]{2}:[0-9]{2})$'") }}
-                    then cast({{ business_time(try_cast_timestamptz('sold_at')) }} as date)
-            end,
-            dt
-        ) as business_date,
+        {{ rejected_sale_date() }} as business_date,
         'parse_rejected' as outcome,
         reason,
         1 as row_count,
