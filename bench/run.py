@@ -164,10 +164,15 @@ def build_kind(warehouse: Path) -> str:
     return "; ".join(kinds)
 
 
-def print_heaviest_models(seconds: dict[str, float], count: int = 8) -> None:
+def print_heaviest_models(seconds: dict[str, float], count: int = 8,
+                          full: dict[str, float] | None = None) -> None:
+    """The ``count`` slowest models of a marts build, with (``full``) the same model's
+    seconds in the full build beside each: a model about as slow in both still reads all
+    history."""
     heaviest = sorted(seconds.items(), key=lambda item: -item[1])[:count]
-    print("      heaviest models (dbt s): " + ", ".join(f"{name} {seconds:.1f}"
-                                                    for name, seconds in heaviest))
+    print("      heaviest models (dbt s): " + ", ".join(
+        f"{name} {s:.1f}" + (f" (full {full.get(name, 0):.1f})" if full is not None else "")
+        for name, s in heaviest))
 
 
 def main() -> None:
@@ -255,7 +260,9 @@ def main() -> None:
               f" orchestration {daily[0] - work:.1f} s ({(daily[0] - work) / daily[0]:.0%});"
               f" {build_kind(warehouse)}")
         print_stages(warehouse)
-        print_heaviest_models(model_seconds(warehouse))
+        print_heaviest_models(model_seconds(warehouse), count=15, full=full_models)
+        tests = model_seconds(warehouse, "test")
+        print(f"      data tests: {len(tests)}, {sum(tests.values()):.1f} s (dbt)")
     print(f"(b) pandas RFM from the files:   {pandas_result['seconds']:8.1f} s"
           f" ({pandas_s:.1f} s with start-up), peak {pandas_mb:,} MB,"
           f" {pandas_result['members']:,} members"

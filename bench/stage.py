@@ -14,15 +14,15 @@ RFM_STAGE = ("int_orders__pos", "int_orders__miniapp", "int_orders_unioned", "in
              "fct_orders", "fct_order_lines")
 
 
-def model_seconds(warehouse_dir) -> dict[str, float]:
-    """dbt's execution_time of each model of the last dbt invocation of a DuckDB warehouse
-    (its marts build), by model name; {} without one."""
+def model_seconds(warehouse_dir, kind: str = "model") -> dict[str, float]:
+    """dbt's execution_time of each model (``kind`` "test": data test) of the last dbt
+    invocation of a DuckDB warehouse (its marts build), by name; {} without one."""
     results_file = Path(warehouse_dir) / "dbt" / "target" / "run_results.json"
     if not results_file.exists():
         return {}
     results = json.loads(results_file.read_text())
     return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]
-            if r["unique_id"].startswith("model.")}
+            if r["unique_id"].startswith(kind + ".")}
 
 
 def dbt_seconds(warehouse_dir, names: tuple[str, ...] = RFM_STAGE) -> float | None:

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
+from memberdw import incremental
 from memberdw.generate import generate
 from test_marts import memberdw_run
 
@@ -22,11 +23,12 @@ RUN_COLUMNS = {"_loaded_at", "_load_id", "load_id", "run_id", "published_at", "b
                "delta_of"}
 # one row per erasure pass that changed something: a history of runs, not of the data; what
 # an incremental run rebuilt (orders, snapshots, members, store-days, mini-program dates and
-# visitors: empty on a full build)
+# visitors, campaigns and their members: empty on a full build)
 RUN_TABLES = {"mart_erasure_log", "int_orders_touched", "int_quality_flags_changed",
               "int_rfm_snapshots_touched", "int_members_touched", "int_store_dates_touched",
               "int_miniapp_event_dates_touched", "int_miniapp_visitors_touched",
-              "int_miniapp_daily_dates_touched"}
+              "int_miniapp_daily_dates_touched", "int_campaigns_touched",
+              "int_campaign_members_touched"}
 
 
 def ok(run):
@@ -43,9 +45,9 @@ def build_state(warehouse, layer="staging"):
         con.close()
 
 
-def hold_back_last_day(landing, held):
+def hold_back_last_day(landing, held, last=LAST):
     """Move the last day's delivery folders out of the landing root; returns ``held``."""
-    for folder in sorted(landing.glob(f"*/*/dt={LAST}")):
+    for folder in sorted(landing.glob(f"*/*/dt={last}")):
         target = held / folder.relative_to(landing)
         target.parent.mkdir(parents=True, exist_ok=True)
         folder.rename(target)
@@ -58,13 +60,20 @@ def bring_back(landing, held):
         folder.rename(landing / folder.relative_to(held))
 
 
-def built_up_to_the_last_day(tmp_path_factory, name):
+def built_up_to_the_last_day(tmp_path_factory, name, days=DAYS, generated_days=None):
     """A generated landing root and the warehouse ``inc`` a run built from every day but
-    the last, which then arrives (not yet run): (base, landing, that run)."""
+    the last, which then arrives (not yet run): (base, landing, that run). With
+    ``generated_days`` (more than ``days``), the days after ``days`` are generated and left
+    out (the generator plants its erasure request on its last day)."""
     base = tmp_path_factory.mktemp(name)
     landing = base / "landing"
-    generate(landing, members=MEMBERS, days=DAYS, seed=SEED, start=START, quiet=True)
-    held = hold_back_last_day(landing, base / "held")
+    generate(landing, members=MEMBERS, days=generated_days or days, seed=SEED, start=START,
+             quiet=True)
+    for extra in range(days, generated_days or days):
+        hold_back_last_day(landing, base / "left_out",
+                           (START + timedelta(days=extra)).isoformat())
+    last = (START + timedelta(days=days - 1)).isoformat()
+    held = hold_back_last_day(landing, base / "held", last)
     run = ok(memberdw_run(landing, base / "inc"))
     bring_back(landing, held)
     return base, landing, run
@@ -400,14 +409,97 @@ def test_a_late_events_file_builds_what_a_full_build_does(late_events, file, sch
     assert differing == {}
 
 
+def deliver_member_version(landing, member_id, day, name, **changes):
+    """A CRM file ``name`` delivered on ``day`` with a new version of ``member_id``: its
+    newest delivered record with ``changes``, updated at 09:00 that day."""
+    import csv
+
+    versions = [row for path in sorted(landing.glob("crm/members/dt=*/*.csv"))
+                for row in csv.DictReader(path.open(encoding="utf-8-sig"))
+                if row.get("member_id") == member_id and None not in row]
+    record = versions[-1]
+    with (landing / "crm" / "members" / f"dt={day}" / name).open("w", encoding="utf-8",
+                                                                  newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(record))
+        writer.writeheader()
+        writer.writerow({**record, **changes, "updated_at": f"{day} 09:00:00"})
+
+
+# ------------------------------------------- campaign outcomes: closed campaigns keep their rows
+
+CAMPAIGN_DAYS = 9  # the generator's first campaigns end by the 7th and 8th day
+
+
+@pytest.fixture(scope="module")
+def member_moved(tmp_path_factory):
+    """The last day (the 9th of 10 generated: no erasure request) brings a new CRM version
+    of a member assigned to the campaign that ended first: registered at another store, in
+    another region. That campaign's window closed before every order the day brings."""
+    base, landing, _ = built_up_to_the_last_day(tmp_path_factory, "member_moved", CAMPAIGN_DAYS,
+                                                generated_days=CAMPAIGN_DAYS + 1)
+    last = (START + timedelta(days=CAMPAIGN_DAYS - 1)).isoformat()
+    con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
+    try:
+        campaign_id, member_id, store_code, region = con.execute(
+            "select o.campaign_id, o.member_id, o.store_code, o.region"
+            " from intermediate.int_campaign_member_outcomes as o"
+            " join intermediate.int_campaign_windows using (campaign_id)"
+            " join staging.stg_crm__members as m on o.member_id = m.member_id"
+            " where o.arm in ('treatment', 'control') and o.region <> 'unknown'"
+            " and not m.is_deleted order by end_date, o.campaign_id, o.member_id limit 1"
+        ).fetchone()
+        (new_store,) = con.execute(
+            "select min(store_code) from staging.stg_stores__stores where region <> ?",
+            [region]).fetchone()
+    finally:
+        con.close()
+    deliver_member_version(landing, member_id, last, "member_moved.csv",
+                           register_store_code=new_store)
+    ok(memberdw_run(landing, base / "inc"))
+    ok(memberdw_run(landing, base / "full"))
+    yield base, campaign_id, member_id, new_store
+
+
+def test_a_closed_campaign_recomputes_only_the_members_whose_record_changed(member_moved):
+    base, campaign_id, member_id, new_store = member_moved
+    assert build_state(base / "inc", "marts") == (None,)
+    con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
+    try:
+        campaigns = {c for (c,) in con.execute(
+            "select campaign_id from intermediate.int_campaigns_touched").fetchall()}
+        members = {m for (m,) in con.execute(
+            "select member_id from intermediate.int_campaign_members_touched").fetchall()}
+        all_campaigns = {c for (c,) in con.execute(
+            "select campaign_id from intermediate.int_campaign_windows").fetchall()}
+        row = con.execute("select store_code from intermediate.int_campaign_member_outcomes"
+                          " where campaign_id = ? and member_id = ?",
+                          [campaign_id, member_id]).fetchone()
+        # no erasure that day: the build's change lists are kept (an erasure's build
+        # empties them)
+        assert not incremental.marts_position(con).get("erased")
+    finally:
+        con.close()
+    assert campaign_id in all_campaigns - campaigns  # kept, but for the changed members
+    assert member_id in members
+    assert row == (new_store,)
+
+
+@pytest.mark.parametrize("file,schemas", [
+    ("warehouse.duckdb", ("staging", "intermediate")),
+    ("marts.duckdb", ("main",)),
+])
+def test_campaign_outcomes_built_incrementally_equal_a_full_build(member_moved, file, schemas):
+    tables, differing = compare_with_full_build(member_moved[0], file, schemas)
+    assert {"int_campaign_member_outcomes", "mart_campaign_retrospective"} & tables
+    assert differing == {}
+
+
 # ------------------------------------------------------------------ an erasure, incrementally
 
 @pytest.fixture(scope="module")
 def erased(tmp_path_factory):
     """The last day brings the CRM's erasure request (deleted = 1) for the member with the
     most POS lines before it: the daily run stays incremental."""
-    import csv
-
     base, landing, _ = built_up_to_the_last_day(tmp_path_factory, "erased")
     con = duckdb.connect(str(base / "inc" / "warehouse.duckdb"), read_only=True)
     try:
@@ -417,15 +509,7 @@ def erased(tmp_path_factory):
             " order by count(*) desc, 1 limit 1").fetchone()
     finally:
         con.close()
-    versions = [(path, row) for path in sorted(landing.glob("crm/members/dt=*/*.csv"))
-                for row in csv.DictReader(path.open(encoding="utf-8-sig"))
-                if row.get("member_id") == member_id and None not in row]
-    path, record = versions[-1]
-    request = landing / "crm" / "members" / f"dt={LAST}" / "erasure_request.csv"
-    with request.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(record))
-        writer.writeheader()
-        writer.writerow({**record, "deleted": "1", "updated_at": f"{LAST} 09:00:00"})
+    deliver_member_version(landing, member_id, LAST, "erasure_request.csv", deleted="1")
     ok(memberdw_run(landing, base / "inc"))
     ok(memberdw_run(landing, base / "full"))
     yield base, member_id

@@ -6,8 +6,9 @@
     (int_orders_unioned). Members without an order in either window get no row.
     by_member: `windows` holds a member_id too, one window per member, and only that
     member's orders count (a join on member_id, then on the dates: the work grows with the
-    windows' members, not with every order in every window). -#}
-{% macro window_member_outcomes(windows, keys, by_member=false) -%}
+    windows' members, not with every order in every window). `where`: a condition on the
+    windows and orders joined (an incremental model's rows to rebuild). -#}
+{% macro window_member_outcomes(windows, keys, by_member=false, where='true') -%}
     select
         {%- for key in keys %}
         {{ windows }}.{{ key }},
@@ -40,7 +41,7 @@
     {%- else %}
         on orders.order_date between {{ windows }}.pre_start_date and {{ windows }}.end_date
     {%- endif %}
-    where orders.member_id is not null
+    where orders.member_id is not null and {{ where }}
     group by
         {%- for key in keys %}
         {{ windows }}.{{ key }},

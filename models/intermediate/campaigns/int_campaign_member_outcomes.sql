@@ -8,6 +8,12 @@
 -- pre_* measure the equal-length window before the start, history the days before it.
 -- value_group: the member's RFM value group on the campaign's eve (the RFM snapshot of the
 -- day before the start, int_rfm_snapshot_dates); 'none' when they had no purchase by then.
+-- Incremental (macros/incremental_campaigns.sql): a run recomputes every row of the
+-- campaigns int_campaigns_touched lists and the rows of the members
+-- int_campaign_members_touched lists in the others; a campaign whose window closed before
+-- every change keeps its rows.
+{{ config(**campaign_outcomes_incremental()) }}
+
 with
 
 campaigns as (select * from {{ ref('int_campaign_windows') }}),
@@ -45,19 +51,23 @@ assigned as (
     where audience.member_id <> {{ erased_member_id() }}
 ),
 
+-- the rows this run rebuilds (all of them on a full build)
 assigned_once as (
     select
         campaign_id,
         member_id,
         audience_group as arm
     from assigned
-    where assignment_rank = 1
+    where
+        assignment_rank = 1
+        and {{ touched_campaign_members_only('campaign_id', 'member_id') }}
 ),
 
+-- of every campaign, whichever rows this run rebuilds
 campaigns_with_control as (
     select distinct campaign_id
-    from assigned_once
-    where arm = 'control'
+    from assigned
+    where assignment_rank = 1 and audience_group = 'control'
 ),
 
 lookalike as (
@@ -78,6 +88,7 @@ lookalike as (
                 assigned_once.campaign_id = campaigns.campaign_id
                 and assigned_once.member_id = members.member_id
         )
+        and {{ touched_campaign_members_only('campaigns.campaign_id', 'members.member_id') }}
 ),
 
 arms as (
@@ -108,6 +119,9 @@ member_touches as (
         ) as touch_rank
     from touches
     left join id_map on touches.member_id = id_map.source_member_id
+    where
+        {{ touched_campaign_members_only('touches.campaign_id',
+                                         'coalesce(id_map.member_id, touches.member_id)') }}
 ),
 
 touched as (
@@ -123,7 +137,9 @@ touched as (
 ),
 
 window_orders as (
-    {{ window_member_outcomes('campaigns', ['campaign_id']) }}
+    {{ window_member_outcomes('campaigns', ['campaign_id'],
+                              where=touched_campaign_members_only('campaigns.campaign_id',
+                                                                  'orders.member_id')) }}
 ),
 
 history as (

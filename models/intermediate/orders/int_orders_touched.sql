@@ -9,7 +9,9 @@
 --   - identity resolution now credits it to another member than its fact says;
 --   - one of its returns or refunds is touched (new or former original_order_id).
 -- built_order_date, built_member_id: the order's date and member as the facts had them
--- (int_rfm_snapshots_touched, int_members_touched).
+-- (int_rfm_snapshots_touched, int_members_touched); built_order_type, built_gmv_amount,
+-- built_returned_in_full_date: the rest of what a purchase and its GMV are read from
+-- (int_campaigns_touched).
 -- A full build reads none of it: then it is empty.
 
 {% if not incremental_facts_run() %}
@@ -20,7 +22,10 @@
         cast(null as {{ dbt.type_string() }}) as order_no,
         cast(null as {{ dbt.type_string() }}) as source_order_id,
         cast(null as date) as built_order_date,
-        cast(null as {{ dbt.type_string() }}) as built_member_id
+        cast(null as {{ dbt.type_string() }}) as built_member_id,
+        cast(null as {{ dbt.type_string() }}) as built_order_type,
+        cast(null as decimal(38, 2)) as built_gmv_amount,
+        cast(null as date) as built_returned_in_full_date
     where 1 = 0
 
 {% else %}
@@ -130,7 +135,10 @@ final as (
     select
         touched.*,
         orders_built.order_date as built_order_date,
-        orders_built.member_id as built_member_id
+        orders_built.member_id as built_member_id,
+        orders_built.order_type as built_order_type,
+        orders_built.gmv_amount as built_gmv_amount,
+        orders_built.returned_in_full_date as built_returned_in_full_date
     from touched
     left join orders_built on touched.order_id = orders_built.order_id
 )
