@@ -4,10 +4,12 @@ member RFM, on the same generated data, in one run (issue 11's benchmark; not a 
     MEMBERDW_PII_KEY=<32+ bytes> .venv/bin/python bench/run.py --members 100000 --days 30
 
 Prints, side by side:
-  (a) memberdw's full build (`memberdw run`) of every day but the last, stage by stage from
-      Airflow's task instances and dbt's run_results.json, with the peak resident memory of
-      the run; then the daily run when the last day arrives, stage by stage, with its share
-      of the full build;
+  (a) memberdw's full build (`memberdw run`) of every day but the last (--daily-runs N: the
+      last N), stage by stage from Airflow's task instances and dbt's run_results.json, with
+      the peak resident memory of the run; then the daily run as each held-back day arrives,
+      stage by stage, with its share of the full build, its heaviest models beside their
+      full-build seconds and whether the day brought an erasure request (which reaches all
+      of the erased member's history);
   (b) the same member RFM the way an analyst would write it in pandas, from the landed CSV
       and JSON Lines files (bench/pandas_part.py: memberdw's definitions step by step; with
       --compare, the rows differing from mart_member_rfm, 0 when equal);
@@ -136,14 +138,22 @@ def hold_back(landing: Path, day: str, held: Path) -> int:
     return len(folders)
 
 
-def bring_back(landing: Path, held: Path) -> None:
-    for folder in sorted(held.glob("*/*/dt=*")):
+def bring_back(landing: Path, held: Path, day: str = "*") -> None:
+    """Move the held-back delivery folders of ``day`` (every day by default) back."""
+    for folder in sorted(held.glob(f"*/*/dt={day}")):
         folder.rename(landing / folder.relative_to(held))
 
 
-def print_stages(warehouse: Path) -> None:
-    for name, seconds in stages(warehouse):
-        print(f"      {name:<32} {seconds:8.1f} s")
+def erasures_on(warehouse: Path, day: str) -> int:
+    """How many erasure requests the deliveries of ``day`` held (meta.erasure_log)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute("select count(*) from meta.erasure_log where request_file like ?",
+                           [f"%/dt={day}/%"]).fetchone()[0]
+    finally:
+        con.close()
 
 
 def build_kind(warehouse: Path) -> str:
@@ -179,6 +189,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--members", type=int, default=20_000)
     ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--daily-runs", type=int, default=1,
+                    help="hold back the last N days and run them one by one after the full"
+                         " build (each a daily run)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", default="2026-09-01")
     ap.add_argument("--out", type=Path, help="working folder (default: a new temp folder)")
@@ -200,9 +213,11 @@ def main() -> None:
     gen_s, gen_mb, _ = timed([*memberdw, "generate", "--out", str(landing), "--members",
                               str(args.members), "--days", str(args.days), "--seed",
                               str(args.seed), "--start", args.start, "--force"], env)
-    last_day = (date.fromisoformat(args.start) + timedelta(days=args.days - 1)).isoformat()
-    if args.days > 1:
-        hold_back(landing, last_day, held)
+    daily_runs = min(args.daily_runs, args.days - 1)
+    daily_days = [(date.fromisoformat(args.start) + timedelta(days=args.days - 1 - back)
+                   ).isoformat() for back in reversed(range(daily_runs))]
+    for day in daily_days:
+        hold_back(landing, day, held)
     lines = sum(count_lines(f) - 1 for f in landing.glob("pos/order_lines/dt=*/*.csv"))
     run_s, run_mb, _ = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
                                 str(warehouse), "--rebuild"], env)
@@ -239,30 +254,36 @@ def main() -> None:
         _, _, spark_out = timed([sys.executable, str(REPO / "bench" / "spark_part.py"),
                                  str(warehouse), *(["--compare"] if args.compare else [])], env)
         spark = printed_json(spark_out)
-    daily = None
-    if args.days > 1:
-        bring_back(landing, held)
-        daily = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
-                       str(warehouse)], env)
+    dailies = []  # one per held-back day, in order: what print_daily shows of it
+    for day in daily_days:
+        bring_back(landing, held, day)
+        wall, peak, _ = timed([*memberdw, "run", "--landing", str(landing), "--warehouse",
+                               str(warehouse)], env)
+        dailies.append({"day": day, "wall": wall, "peak": peak, "stages": stages(warehouse),
+                        "kind": build_kind(warehouse), "erasures": erasures_on(warehouse, day),
+                        "models": model_seconds(warehouse),
+                        "tests": model_seconds(warehouse, "test")})
     print(f"data: {args.members:,} members, {args.days} days, {lines:,} POS lines before the"
-          f" last day (generated in {gen_s:.1f} s, peak {gen_mb:,} MB), as of {as_of}")
-    print(f"(a) memberdw full build, {args.days - 1} days: {run_s:.1f} s wall,"
+          f" last {daily_runs} day(s) (generated in {gen_s:.1f} s, peak {gen_mb:,} MB), as of {as_of}")
+    print(f"(a) memberdw full build, {args.days - daily_runs} days: {run_s:.1f} s wall,"
           f" peak {run_mb:,} MB")
     for name, seconds in full_stages:
         print(f"      {name:<32} {seconds:8.1f} s")
     print_heaviest_models(full_models)
     print(f"      member facts + RFM models      {rfm_stage:8.1f} s (dbt, {len(RFM_STAGE)} models;"
           f" {rfm_members:,} members in mart_member_rfm)")
-    if daily:
-        work = sum(seconds for _, seconds in stages(warehouse))
-        print(f"    daily run, day {last_day} added: {daily[0]:.1f} s wall"
-              f" ({daily[0] / run_s:.1%} of the full build), peak {daily[1]:,} MB;"
-              f" orchestration {daily[0] - work:.1f} s ({(daily[0] - work) / daily[0]:.0%});"
-              f" {build_kind(warehouse)}")
-        print_stages(warehouse)
-        print_heaviest_models(model_seconds(warehouse), count=15, full=full_models)
-        tests = model_seconds(warehouse, "test")
-        print(f"      data tests: {len(tests)}, {sum(tests.values()):.1f} s (dbt)")
+    for daily in dailies:
+        work = sum(seconds for _, seconds in daily["stages"])
+        print(f"    daily run, day {daily['day']} added: {daily['wall']:.1f} s wall"
+              f" ({daily['wall'] / run_s:.1%} of the full build), peak {daily['peak']:,} MB;"
+              f" orchestration {daily['wall'] - work:.1f} s"
+              f" ({(daily['wall'] - work) / daily['wall']:.0%}); {daily['kind']};"
+              f" erasure requests that day: {daily['erasures']}")
+        for name, seconds in daily["stages"]:
+            print(f"      {name:<32} {seconds:8.1f} s")
+        print_heaviest_models(daily["models"], count=15, full=full_models)
+        print(f"      data tests: {len(daily['tests'])}, {sum(daily['tests'].values()):.1f} s"
+              " (dbt)")
     print(f"(b) pandas RFM from the files:   {pandas_result['seconds']:8.1f} s"
           f" ({pandas_s:.1f} s with start-up), peak {pandas_mb:,} MB,"
           f" {pandas_result['members']:,} members"
