@@ -22,9 +22,10 @@ RUN_COLUMNS = {"_loaded_at", "_load_id", "load_id", "run_id", "published_at", "b
                "published_run_id", "recorded_at", "validated_at", "flagged_at", "marts_build",
                "delta_of"}
 # one row per erasure pass that changed something: a history of runs, not of the data; what
-# an incremental run rebuilt (orders, snapshots, members, store-days, mini-program dates and
-# visitors, campaigns and their members: empty on a full build)
-RUN_TABLES = {"mart_erasure_log", "int_orders_touched", "int_quality_flags_changed",
+# an incremental run rebuilt (orders and their changes, snapshots, members, store-days,
+# mini-program dates and visitors, campaigns and their members: empty on a full build)
+RUN_TABLES = {"mart_erasure_log", "int_orders_touched", "int_order_changes",
+              "int_quality_flags_changed",
               "int_rfm_snapshots_touched", "int_members_touched", "int_store_dates_touched",
               "int_miniapp_event_dates_touched", "int_miniapp_visitors_touched",
               "int_miniapp_daily_dates_touched", "int_campaigns_touched",

@@ -4,8 +4,8 @@
 -- merged member_id), lookalike eligibility (registered before the start), registration store
 -- and region follow the CRM record and identity resolution, not dated orders. Listed: the
 -- merged member_id, now and as the last marts build had it, of every CRM member_id whose
--- int_campaign_member_attributes differ from that build's
--- (int_campaign_member_attributes_as_built), new and gone member_ids included. Empty on a
+-- int_member_attributes differ from that build's
+-- (int_member_attributes_as_built), new and gone member_ids included. Empty on a
 -- full build.
 {% if not incremental_facts_run() %}
 
@@ -16,8 +16,8 @@
 
 with
 
-attributes as (select * from {{ ref('int_campaign_member_attributes') }}),
-attributes_built as (select * from {{ built_before('int_campaign_member_attributes_as_built') }}),
+attributes as (select * from {{ ref('int_member_attributes') }}),
+attributes_built as (select * from {{ built_before('int_member_attributes_as_built') }}),
 
 changed as (
     select
@@ -28,6 +28,7 @@ changed as (
         on attributes.source_member_id = attributes_built.source_member_id
     where
         attributes.member_id is distinct from attributes_built.member_id
+        or attributes.is_resolved_member is distinct from attributes_built.is_resolved_member
         or attributes.register_date is distinct from attributes_built.register_date
         or attributes.register_store_code is distinct from attributes_built.register_store_code
         or attributes.region is distinct from attributes_built.region

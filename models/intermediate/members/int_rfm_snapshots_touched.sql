@@ -1,9 +1,9 @@
 -- The RFM snapshots an incremental marts build (re)computes in int_member_rfm: the current
 -- one, snapshot dates it does not hold yet or holds with another is_current, and every
--- snapshot on or after the earliest date a change reaches: the date (before and after) of
--- an order the build touched (int_orders_touched), and the first order of a member whose
--- CRM record was delivered since the last finished marts build or whose incomplete-profile
--- flag changed (either may take the member in or out of int_members_resolved). A snapshot
+-- snapshot on or after the earliest date a change reaches: the date an order the build
+-- touched changed on (int_order_changes), and the first order of a member taken in or out
+-- of int_members_resolved or merged otherwise since the last finished marts build
+-- (int_member_attributes against int_member_attributes_as_built). A snapshot
 -- before all of them has the same orders and members as when it was computed. On a full
 -- build int_member_rfm computes every snapshot and reads none of this: then it is empty.
 {% if not incremental_facts_run() %}
@@ -17,10 +17,9 @@ with
 
 snapshot_dates as (select * from {{ ref('int_rfm_snapshot_dates') }}),
 orders as (select * from {{ ref('int_orders_unioned') }}),
-touched_orders as (select * from {{ ref('int_orders_touched') }}),
-changed_flags as (select * from {{ ref('int_quality_flags_changed') }}),
-members as (select * from {{ ref('stg_crm__members') }}),
-id_map as (select * from {{ ref('int_member_id_map') }}),
+order_changes as (select * from {{ ref('int_order_changes') }}),
+attributes as (select * from {{ ref('int_member_attributes') }}),
+attributes_built as (select * from {{ built_before('int_member_attributes_as_built') }}),
 rfm_built as (select * from {{ built_before('int_member_rfm') }}),
 
 built_snapshots as (
@@ -30,23 +29,28 @@ built_snapshots as (
     from rfm_built
 ),
 
+-- merged members (now and before) taken in or out of int_members_resolved, or whose
+-- CRM member_ids merge otherwise (a delivery that changes neither changes no RFM)
+changed_attributes as (
+    select
+        attributes.member_id,
+        attributes_built.member_id as built_member_id
+    from attributes
+    full outer join attributes_built
+        on attributes.source_member_id = attributes_built.source_member_id
+    where
+        attributes.member_id is distinct from attributes_built.member_id
+        or attributes.is_resolved_member is distinct from attributes_built.is_resolved_member
+),
+
 changed_members as (
-    select id_map.member_id
-    from id_map
-    where id_map.source_member_id in (
-        select member_id from members
-        where {{ loaded_since_marts_build() }}
-        union
-        select record_key from changed_flags where dataset = 'members'
-    )
+    select member_id from changed_attributes where member_id is not null
+    union
+    select built_member_id as member_id from changed_attributes where built_member_id is not null
 ),
 
 change_dates as (
-    select built_order_date as change_date from touched_orders
-    union
-    select orders.order_date as change_date
-    from orders
-    where orders.order_id in (select touched_orders.order_id from touched_orders)
+    select change_date from order_changes
     union
     select min(orders.order_date) as change_date
     from orders

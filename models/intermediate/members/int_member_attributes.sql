@@ -1,8 +1,8 @@
--- What int_campaign_member_outcomes reads of each CRM member_id besides their orders: the
--- merged member_id they count as (int_member_id_map), and that member's registration date
--- (lookalike eligibility), registration store and its region (null when the merged member
--- is not in int_members_resolved). int_campaign_members_touched compares it with the last
--- marts build's (int_campaign_member_attributes_as_built).
+-- What the incremental models that keep rows per member read of each CRM member_id besides
+-- their orders: the merged member_id they count as (int_member_id_map), whether that member
+-- is in int_members_resolved, and their registration date, registration store and its
+-- region. int_rfm_snapshots_touched and int_campaign_members_touched compare
+-- it with the last marts build's (int_member_attributes_as_built).
 with
 
 crm_members as (select * from {{ ref('stg_crm__members') }}),
@@ -14,6 +14,7 @@ final as (
     select
         crm_members.member_id as source_member_id,
         coalesce(id_map.member_id, crm_members.member_id) as member_id,
+        members.member_id is not null as is_resolved_member,
         members.register_date,
         members.register_store_code,
         stores.region

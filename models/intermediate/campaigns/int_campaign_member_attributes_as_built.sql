@@ -1,5 +1,0 @@
--- int_campaign_member_attributes as this marts build leaves it: the next incremental
--- build's int_campaign_members_touched reads this table before it is rebuilt (the
--- attributes the build before it used).
--- depends_on: {{ ref('int_campaign_members_touched') }}
-select * from {{ ref('int_campaign_member_attributes') }}
