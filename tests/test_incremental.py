@@ -29,7 +29,7 @@ RUN_TABLES = {"mart_erasure_log", "int_orders_touched", "int_order_changes",
               "int_rfm_snapshots_touched", "int_members_touched", "int_store_dates_touched",
               "int_miniapp_event_dates_touched", "int_miniapp_visitors_touched",
               "int_miniapp_daily_dates_touched", "int_campaigns_touched",
-              "int_campaign_members_touched"}
+              "int_member_attributes_touched"}
 
 
 def ok(run):
@@ -469,7 +469,7 @@ def test_a_closed_campaign_recomputes_only_the_members_whose_record_changed(memb
         campaigns = {c for (c,) in con.execute(
             "select campaign_id from intermediate.int_campaigns_touched").fetchall()}
         members = {m for (m,) in con.execute(
-            "select member_id from intermediate.int_campaign_members_touched").fetchall()}
+            "select member_id from intermediate.int_member_attributes_touched").fetchall()}
         all_campaigns = {c for (c,) in con.execute(
             "select campaign_id from intermediate.int_campaign_windows").fetchall()}
         row = con.execute("select store_code from intermediate.int_campaign_member_outcomes"

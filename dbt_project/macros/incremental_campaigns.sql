@@ -1,6 +1,6 @@
 {#- Incremental campaign outcomes (DECISIONLOG, "Incremental campaign outcomes").
     int_campaign_member_outcomes rebuilds every row of the campaigns int_campaigns_touched
-    lists and, in every other campaign, the rows of the members int_campaign_members_touched
+    lists and, in every other campaign, the rows of the members int_member_attributes_touched
     lists: a campaign whose window closed before every change the build reads keeps its
     rows. The pre-hook deletes those rows and those of campaigns int_campaign_windows no
     longer holds; the model appends them recomputed. -#}
@@ -21,7 +21,7 @@
     rebuilds it; true on a full build. -#}
 {% macro touched_campaign_members_only(campaign_id, member_id) -%}
     {%- set campaigns = touched_only('int_campaigns_touched', campaign_id, 'campaign_id') -%}
-    {%- set members = touched_only('int_campaign_members_touched', member_id, 'member_id') -%}
+    {%- set members = touched_only('int_member_attributes_touched', member_id, 'member_id') -%}
     {%- if campaigns == 'true' -%}
         {{ return('true') }}
     {%- endif -%}

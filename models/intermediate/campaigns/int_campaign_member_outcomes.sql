@@ -10,7 +10,7 @@
 -- day before the start, int_rfm_snapshot_dates); 'none' when they had no purchase by then.
 -- Incremental (macros/incremental_campaigns.sql): a run recomputes every row of the
 -- campaigns int_campaigns_touched lists and the rows of the members
--- int_campaign_members_touched lists in the others; a campaign whose window closed before
+-- int_member_attributes_touched lists in the others; a campaign whose window closed before
 -- every change keeps its rows.
 {{ config(**campaign_outcomes_incremental()) }}
 

@@ -1,6 +1,6 @@
 -- The campaigns whose every outcome row an incremental marts build recomputes in
 -- int_campaign_member_outcomes (DECISIONLOG "Incremental campaign outcomes"); the other
--- campaigns keep their rows but those of the members int_campaign_members_touched lists. A
+-- campaigns keep their rows but those of the members int_member_attributes_touched lists. A
 -- campaign is touched when
 --   - its window ends on or after the earliest date an order changed on (int_order_changes);
 --     an order dated after the end is in none of its windows, its members' history or its

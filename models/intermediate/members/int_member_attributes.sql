@@ -1,8 +1,8 @@
 -- What the incremental models that keep rows per member read of each CRM member_id besides
 -- their orders: the merged member_id they count as (int_member_id_map), whether that member
 -- is in int_members_resolved, and their registration date, registration store and its
--- region. int_rfm_snapshots_touched and int_campaign_members_touched compare
--- it with the last marts build's (int_member_attributes_as_built).
+-- region. int_member_attributes_touched compares it with the last marts build's
+-- (int_member_attributes_as_built).
 with
 
 crm_members as (select * from {{ ref('stg_crm__members') }}),

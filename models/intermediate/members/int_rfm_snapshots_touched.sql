@@ -3,7 +3,7 @@
 -- snapshot on or after the earliest date a change reaches: the date an order the build
 -- touched changed on (int_order_changes), and the first order of a member taken in or out
 -- of int_members_resolved or merged otherwise since the last finished marts build
--- (int_member_attributes against int_member_attributes_as_built). A snapshot
+-- (int_member_attributes_touched). A snapshot
 -- before all of them has the same orders and members as when it was computed. On a full
 -- build int_member_rfm computes every snapshot and reads none of this: then it is empty.
 {% if not incremental_facts_run() %}
@@ -18,8 +18,7 @@ with
 snapshot_dates as (select * from {{ ref('int_rfm_snapshot_dates') }}),
 orders as (select * from {{ ref('int_orders_unioned') }}),
 order_changes as (select * from {{ ref('int_order_changes') }}),
-attributes as (select * from {{ ref('int_member_attributes') }}),
-attributes_built as (select * from {{ built_before('int_member_attributes_as_built') }}),
+attributes_touched as (select * from {{ ref('int_member_attributes_touched') }}),
 rfm_built as (select * from {{ built_before('int_member_rfm') }}),
 
 built_snapshots as (
@@ -29,24 +28,8 @@ built_snapshots as (
     from rfm_built
 ),
 
--- merged members (now and before) taken in or out of int_members_resolved, or whose
--- CRM member_ids merge otherwise (a delivery that changes neither changes no RFM)
-changed_attributes as (
-    select
-        attributes.member_id,
-        attributes_built.member_id as built_member_id
-    from attributes
-    full outer join attributes_built
-        on attributes.source_member_id = attributes_built.source_member_id
-    where
-        attributes.member_id is distinct from attributes_built.member_id
-        or attributes.is_resolved_member is distinct from attributes_built.is_resolved_member
-),
-
 changed_members as (
-    select member_id from changed_attributes where member_id is not null
-    union
-    select built_member_id as member_id from changed_attributes where built_member_id is not null
+    select member_id from attributes_touched where is_membership_changed
 ),
 
 change_dates as (

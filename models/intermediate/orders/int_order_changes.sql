@@ -44,21 +44,11 @@ versions as (
 final as (
     select
         order_id,
+        -- least() leaves a NULL out (DuckDB, PostgreSQL, Spark alike)
         case
-            when is_moved
-                then case
-                    when built_order_date is null then order_date
-                    when order_date is null or built_order_date < order_date then built_order_date
-                    else order_date
-                end
+            when is_moved then least(built_order_date, order_date)
             when built_returned_in_full_date is distinct from returned_in_full_date
-                then case
-                    when built_returned_in_full_date is null then returned_in_full_date
-                    when returned_in_full_date is null then built_returned_in_full_date
-                    when returned_in_full_date < built_returned_in_full_date
-                        then returned_in_full_date
-                    else built_returned_in_full_date
-                end
+                then least(built_returned_in_full_date, returned_in_full_date)
         end as change_date
     from versions
 )

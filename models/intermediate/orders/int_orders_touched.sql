@@ -11,7 +11,7 @@
 -- built_order_date, built_member_id: the order's date and member as the facts had them
 -- (int_rfm_snapshots_touched, int_members_touched); built_order_type, built_gmv_amount,
 -- built_returned_in_full_date: the rest of what a purchase and its GMV are read from
--- (int_campaigns_touched).
+-- (int_order_changes).
 -- A full build reads none of it: then it is empty.
 
 {% if not incremental_facts_run() %}
